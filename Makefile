@@ -1,0 +1,46 @@
+# The two commands of a fresh machine: `make run` and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+PG_URL ?= postgres://postgres@127.0.0.1:5432/gpuq
+
+.PHONY: run test test-gpu lint venv system-deps bundle clean
+
+$(INSTALLED): requirements.txt pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $(INSTALLED)
+
+venv: $(INSTALLED)
+
+## The whole system on this machine (Redis, web, releaser, one worker per GPU or a CPU worker, Flower).
+run: $(INSTALLED)
+	DEBUG=$${DEBUG:-true} $(PY) manage.py runlocal
+
+## System packages the tests drive for real (nginx, Chromium, docker-compose, Podman, Redis), where missing.
+system-deps:
+	tests/install-system-deps.sh
+
+## The test suite: on PostgreSQL where one answers on 127.0.0.1:5432, then the core again on SQLite.
+test: $(INSTALLED) system-deps
+	tests/run.sh
+
+## On a GPU host, after `source .device/bootstrap.sh`.
+test-gpu:
+	python3 -m pytest -m gpu -q
+
+lint: $(INSTALLED)
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+## The offline bundle for a GPU host (git-ignored), see ../shared/gpu-host/README.md.
+## Browsers and fuzzers stay behind: the GPU host runs `pytest -m gpu` and the benchmarks.
+bundle:
+	grep -vE '^(playwright|schemathesis|ruff)' requirements.txt > /tmp/gpuq-gpu-host-requirements.txt
+	../shared/gpu-host/bundle.sh /tmp/gpuq-gpu-host-requirements.txt .device
+	# bundle.sh leaves out every pytest-* line (the host has pytest); we need pytest-django there.
+	python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 -d .device/whl pytest-django
+
+clean:
+	rm -rf $(VENV) var staticfiles test-artifacts

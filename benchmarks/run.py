@@ -1,0 +1,293 @@
+"""The benchmark suite, one command: `python -m benchmarks.run [--quick] [--out FILE]`.
+
+Each figure of the full path (HTTP through gunicorn, database, router, Celery, worker) is measured
+next to its floor in the same run: plain Celery on the same Redis, and bare CuPy for GPU time.
+Without a GPU the GPU parts are skipped, and the table says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import redis
+
+from benchmarks.stack import Stack, versions
+from tests.support import ROOT, Proc, wait_until
+
+FINAL = {"succeeded", "failed", "cancelled"}
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+class Plain:
+    """Plain Celery workers, pinned like ours, on another DB of the same Redis."""
+
+    def __init__(self, redis_url: str, gpus: list[str], n_workers: int):
+        self.url = redis_url.rsplit("/", 1)[0] + "/14"
+        self.r = redis.Redis.from_url(self.url, socket_timeout=600)  # redis-py would cut a long BLPOP at 5 s
+        self.r.flushdb()
+        env = {**os.environ, "PLAIN_BROKER_URL": self.url}
+        self.queues = [f"plain.{i}" for i in range(n_workers)]
+        self.procs = [
+            Proc(
+                f"plain-worker{i}",
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "benchmarks.plain_celery",
+                    "worker",
+                    "-Q",
+                    q,
+                    "-c",
+                    "1",
+                    "-P",
+                    "prefork",
+                    "-l",
+                    "WARNING",
+                    "--without-gossip",
+                    "--without-mingle",
+                ],
+                {**env, **({"CUDA_VISIBLE_DEVICES": gpus[i]} if gpus else {"PLAIN_CPU": "1"})},
+            )
+            for i, q in enumerate(self.queues)
+        ]
+        from benchmarks import plain_celery
+
+        plain_celery.app.conf.broker_url = self.url
+        self.app = plain_celery
+        for q in self.queues:  # one round trip each: workers up and warm
+            self.round_trip(q, timeout=180)
+
+    def round_trip(self, queue: str, timeout: float = 30) -> float:
+        key = f"done:{uuid.uuid4().hex}"
+        t0 = time.perf_counter()
+        self.app.noop.apply_async(args=[key], queue=queue)
+        if self.r.blpop(key, timeout=timeout) is None:
+            raise RuntimeError(f"plain Celery round trip on {queue} timed out")
+        return time.perf_counter() - t0
+
+    def throughput(self, n: int, task: str = "noop", **kwargs) -> float:
+        key = f"done:{uuid.uuid4().hex}"
+        sig = getattr(self.app, task)
+        t0 = time.perf_counter()
+        for i in range(n):
+            sig.apply_async(args=[key], kwargs=kwargs, queue=self.queues[i % len(self.queues)])
+        wait_until(lambda: self.r.llen(key) >= n, 600, f"{n} plain tasks", every=0.01)
+        return n / (time.perf_counter() - t0)
+
+    def stop(self) -> None:
+        for p in self.procs:
+            p.stop()
+
+
+def dispatch(stack: Stack, plain: Plain, n: int) -> dict:
+    ours = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        job = stack.http.post(f"{stack.url}/api/jobs/", json={"kind": "noop"}, timeout=30).json()
+        while stack.job(job["id"])["status"] not in FINAL:
+            time.sleep(0.001)
+        ours.append(time.perf_counter() - t0)
+    floor = [plain.round_trip(plain.queues[0]) for _ in range(n)]
+    return {
+        "ours_p50": pct(ours, 50),
+        "ours_p99": pct(ours, 99),
+        "plain_p50": pct(floor, 50),
+        "plain_p99": pct(floor, 99),
+    }
+
+
+def throughput(stack: Stack, plain: Plain, n: int, batch: int = 500) -> dict:
+    before = stack.count("succeeded")
+    t0 = time.perf_counter()
+    for start in range(0, n, batch):
+        stack.submit([{"kind": "noop"}] * min(batch, n - start))
+    submitted = time.perf_counter() - t0
+    wait_until(lambda: stack.count("succeeded") - before >= n, 900, f"{n} jobs", every=0.05)
+    ours = n / (time.perf_counter() - t0)
+    return {"ours": ours, "plain": plain.throughput(n), "submit_s": submitted}
+
+
+def gpu_efficiency(stack: Stack, n: int = 8192, jobs_per_gpu: int = 12, repeat: int = 20) -> dict:
+    bare = _bare_cupy(stack.gpus[0], n, repeat)
+    sampler = _UtilSampler(stack.gpus)
+    specs = [{"kind": "matmul", "params": {"n": n, "dtype": "float32", "repeat": repeat}}] * (
+        jobs_per_gpu * len(stack.gpus)
+    )
+    jobs = stack.submit(specs)
+    sampler.start()
+    wait_until(
+        lambda: (
+            stack.count("succeeded") >= sum(1 for _ in jobs)
+            and all(stack.job(j["id"])["status"] in FINAL for j in jobs)
+        ),
+        600,
+        "matmul jobs",
+        every=0.2,
+    )
+    sampler.stop()
+    done = [stack.job(j["id"]) for j in jobs]
+    per_job = statistics.median(j["result"]["gpu_time_s"] for j in done if j["status"] == "succeeded")
+    return {"bare_s": bare, "per_job_s": per_job, "ratio": bare / per_job, "utilization": sampler.mean_busy()}
+
+
+def _bare_cupy(gpu: str, n: int, repeat: int) -> float:
+    code = (
+        "import json,statistics; from gpu_tasks import runtime; xp=runtime.array_module(); runtime.warm_up(xp);"
+        f"t=[runtime.execute('matmul', dict(n={n}, dtype='float32', seed=0, repeat={repeat}), xp)['gpu_time_s'] for _ in range(5)];"
+        "print(json.dumps(statistics.median(t[1:])))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "CUDA_VISIBLE_DEVICES": gpu},
+    )
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+class _UtilSampler(threading.Thread):
+    """NVML utilization of every GPU, sampled every 100 ms while the GPUs are saturated."""
+
+    def __init__(self, gpus: list[str]):
+        super().__init__(daemon=True)
+        import pynvml
+
+        pynvml.nvmlInit()
+        self.nvml = pynvml
+        self.handles = [pynvml.nvmlDeviceGetHandleByUUID(u) for u in gpus]
+        self.samples: list[list[int]] = []
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(0.1):
+            self.samples.append([self.nvml.nvmlDeviceGetUtilizationRates(h).gpu for h in self.handles])
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join()
+
+    def mean_busy(self) -> float:
+        # Drop the ramp-up and ramp-down (first and last second) where not every GPU has work yet.
+        window = self.samples[10:-10] or self.samples
+        return statistics.mean(statistics.mean(s) for s in window)
+
+
+def cold_start(stack: Stack) -> dict:
+    """From a worker's start to its first job finished; warm-up must not land on the job."""
+    stack.workers[0].stop()
+    r = redis.Redis.from_url(stack.redis_url)
+    wait_until(lambda: len(list(r.scan_iter("gpuq:gpu:*"))) < len(stack.workers), 30, "worker gone")
+    for worker in stack.workers[1:]:
+        worker.stop()
+    wait_until(lambda: not list(r.scan_iter("gpuq:gpu:*")), 30, "all workers gone")
+    job = stack.http.post(f"{stack.url}/api/jobs/", json={"kind": "noop"}).json()
+    t0 = time.perf_counter()
+    stack.workers = [stack.start_worker(i) for i in range(len(stack.workers))]
+    wait_until(lambda: stack.job(job["id"])["status"] in FINAL, 300, "first job", every=0.01)
+    first = time.perf_counter() - t0
+    detail = stack.job(job["id"])
+    return {"to_first_job_s": first, "job_run_s": detail.get("gpu_seconds") or 0.0}
+
+
+def markdown(info: dict, results: dict) -> str:
+    lines = [
+        f"### {info['host']}, {info['date']}",
+        "",
+        " · ".join(f"{k} {v}" for k, v in info.items() if k not in ("host", "date")),
+        "",
+        "| figure | ours (full path) | floor | ratio | target |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    d = results.get("dispatch")
+    if d:
+        lines.append(
+            f"| dispatch p50 | {d['ours_p50'] * 1e3:.2f} ms | {d['plain_p50'] * 1e3:.2f} ms (plain Celery) | "
+            f"{d['ours_p50'] / d['plain_p50']:.2f}x | <= 2.0x (aim 1.5x) |"
+        )
+        lines.append(
+            f"| dispatch p99 | {d['ours_p99'] * 1e3:.2f} ms | {d['plain_p99'] * 1e3:.2f} ms | "
+            f"{d['ours_p99'] / d['plain_p99']:.2f}x | |"
+        )
+    t = results.get("throughput")
+    if t:
+        lines.append(
+            f"| throughput, {t['n']} no-op jobs | {t['ours']:.0f} jobs/s | {t['plain']:.0f} tasks/s (plain Celery) | "
+            f"{t['ours'] / t['plain']:.2f}x | >= 0.7x (aim 0.9x) |"
+        )
+    g = results.get("gpu")
+    if g:
+        lines.append(
+            f"| per-job GPU time, matmul 8192 x20 | {g['per_job_s'] * 1e3:.1f} ms | {g['bare_s'] * 1e3:.1f} ms (bare CuPy) | "
+            f"{g['ratio']:.3f} | >= 0.95 (aim 0.99) |"
+        )
+        lines.append(f"| GPU utilization while saturated | {g['utilization']:.1f}% | | | >= 90% (aim 97%) |")
+    elif "gpu_skipped" in results:
+        lines.append(f"| GPU efficiency | skipped: {results['gpu_skipped']} | | | |")
+    c = results.get("cold")
+    if c:
+        lines.append(
+            f"| cold start: worker start to first job finished | {c['to_first_job_s']:.2f} s "
+            f"(the job itself ran {c['job_run_s'] * 1e3:.1f} ms) | | | |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run)")
+    p.add_argument("--redis", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"))
+    p.add_argument("--database", default=os.environ.get("BENCH_DATABASE_URL"))
+    p.add_argument("--out", help="append the Markdown table to this file")
+    p.add_argument("--json", help="write the raw figures here")
+    args = p.parse_args()
+    n_dispatch, n_through = (50, 400) if args.quick else (300, 2000)
+    info = {"host": socket.gethostname(), "date": datetime.date.today().isoformat(), **versions()}
+    stack = Stack(args.redis, args.database)
+    plain = Plain(args.redis, stack.gpus, len(stack.workers))
+    results: dict = {}
+    try:
+        results["dispatch"] = dispatch(stack, plain, n_dispatch)
+        print("dispatch", results["dispatch"], flush=True)
+        results["throughput"] = {**throughput(stack, plain, n_through), "n": n_through}
+        print("throughput", results["throughput"], flush=True)
+        if stack.gpus:
+            results["gpu"] = gpu_efficiency(stack)
+            print("gpu", results["gpu"], flush=True)
+        else:
+            results["gpu_skipped"] = "no GPU on this host"
+        results["cold"] = cold_start(stack)
+        print("cold", results["cold"], flush=True)
+    finally:
+        plain.stop()
+        stack.stop()
+    table = markdown(info, results)
+    print(table)
+    if args.out:
+        with open(args.out, "a") as f:
+            f.write("\n" + table)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"info": info, "results": results}, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""Start the system as local processes for a benchmark: gunicorn, releaser, one worker per GPU."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+
+import redis
+import requests
+
+from tests.support import ROOT, Proc, free_port, gunicorn, http_ok, wait_until
+
+
+def gpu_uuids() -> list[str]:
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        return [
+            _text(pynvml.nvmlDeviceGetUUID(pynvml.nvmlDeviceGetHandleByIndex(i)))
+            for i in range(pynvml.nvmlDeviceGetCount())
+        ]
+    except Exception:
+        return []
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class Stack:
+    """Our full path on this host; `workers` is one per GPU, or two CPU workers where there is none."""
+
+    def __init__(self, redis_url: str, database_url: str | None = None, web_workers: int = 4):
+        self.redis_url = redis_url
+        self.db_url = database_url or f"sqlite:///{tempfile.mkdtemp(prefix='gpuq-bench-')}/db.sqlite3"
+        self.gpus = gpu_uuids()
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": self.db_url,
+            "REDIS_URL": redis_url,
+            "DEBUG": "false",
+            "SECURE_SSL_REDIRECT": "false",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "LOG_LEVEL": "WARNING",
+            "PYTHONUNBUFFERED": "1",
+            "SUBMIT_RATE": "100000/min",
+            "USER_MAX_WAITING_JOBS": "1000000",
+        }
+        redis.Redis.from_url(redis_url).flushdb()
+        subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=self.env, check=True)
+        self.token = self._token()
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.web = Proc(
+            "bench-web",
+            gunicorn(self.port, web_workers),
+            self.env,
+        )
+        self.releaser = Proc("bench-releaser", [sys.executable, "manage.py", "releaser"], self.env)
+        self.workers = [self.start_worker(i) for i in range(max(1, len(self.gpus)) if self.gpus else 2)]
+        wait_until(lambda: http_ok(f"{self.url}/api/schema/"), 60, "gunicorn")
+        self.wait_live(len(self.workers))
+        self.http = requests.Session()
+        self.http.headers["Authorization"] = f"Token {self.token}"
+
+    def start_worker(self, i: int) -> Proc:
+        flags = ["--gpu", self.gpus[i]] if self.gpus else ["--cpu", "--host", f"bench{i}"]
+        return Proc(f"bench-worker{i}", [sys.executable, "-m", "workers", *flags], self.env)
+
+    def wait_live(self, n: int, timeout: float = 120) -> None:
+        r = redis.Redis.from_url(self.redis_url)
+        wait_until(lambda: len([k for k in r.scan_iter("gpuq:gpu:*")]) >= n, timeout, f"{n} workers live")
+
+    def _token(self) -> str:
+        code = (
+            "from django.contrib.auth import get_user_model as g; from rest_framework.authtoken.models import Token;"
+            "u,_=g().objects.get_or_create(username='bench', defaults={'is_staff': True});"
+            "print(Token.objects.get_or_create(user=u)[0].key)"
+        )
+        return self.manage_shell(code)
+
+    def manage_shell(self, code: str) -> str:
+        """Run Python in `manage.py shell` against this stack's database; its last printed line."""
+        out = subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c", code],
+            cwd=ROOT,
+            env=self.env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        return out.stdout.strip().splitlines()[-1]
+
+    def submit(self, specs: list[dict]) -> list[dict]:
+        r = self.http.post(f"{self.url}/api/jobs/batch/", json={"jobs": specs}, timeout=600)
+        r.raise_for_status()
+        return r.json()["jobs"]
+
+    def job(self, job_id: int) -> dict:
+        return self.http.get(f"{self.url}/api/jobs/{job_id}/", timeout=30).json()
+
+    def count(self, status: str) -> int:
+        return self.http.get(f"{self.url}/api/jobs/", params={"status": status, "limit": 1}, timeout=30).json()["count"]
+
+    def stop(self) -> None:
+        for p in [self.web, self.releaser, *self.workers]:
+            p.stop()
+
+
+def versions() -> dict[str, str]:
+    import celery
+    import django
+
+    info = {
+        "python": sys.version.split()[0],
+        "django": django.__version__,
+        "celery": celery.__version__,
+        "redis-server": _run(["redis-server", "--version"]).split("v=")[-1].split()[0]
+        if _run(["redis-server", "--version"])
+        else "?",
+    }
+    try:
+        import cupy
+
+        info["cupy"] = cupy.__version__
+        info["cuda runtime"] = str(cupy.cuda.runtime.runtimeGetVersion())
+    except Exception:
+        info["cupy"] = "not installed"
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        info["driver"] = _text(pynvml.nvmlSystemGetDriverVersion())
+        info["gpus"] = ", ".join(
+            _text(pynvml.nvmlDeviceGetName(pynvml.nvmlDeviceGetHandleByIndex(i)))
+            for i in range(pynvml.nvmlDeviceGetCount())
+        )
+    except Exception:
+        info["gpus"] = "none (GPU parts skipped)"
+    info["cpus"] = str(os.cpu_count())
+    return info
+
+
+def _run(cmd: list[str]) -> str:
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=10).stdout
+    except OSError:
+        return ""

@@ -1,0 +1,85 @@
+"""A small client of the REST API: where the server is, who we are, and errors in words."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+
+CONFIG_PATH = Path(os.environ.get("GPUQ_CONFIG", Path.home() / ".config" / "gpuq" / "cli.json"))
+
+
+class CliError(Exception):
+    """An error for the user, with the exit status to leave with."""
+
+    def __init__(self, message: str, code: int = 2):
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class Client:
+    url: str
+    token: str
+    timeout: float = 30.0
+
+    @classmethod
+    def configured(cls, url: str | None, token: str | None) -> Client:
+        """From flags, then GPUQ_URL / GPUQ_TOKEN, then the file `make run` writes."""
+        saved = json.loads(CONFIG_PATH.read_text()) if CONFIG_PATH.exists() else {}
+        url = url or os.environ.get("GPUQ_URL") or saved.get("url")
+        token = token or os.environ.get("GPUQ_TOKEN") or saved.get("token")
+        if not url or not token:
+            raise CliError(
+                "no server configured: pass --url and --token, or set GPUQ_URL and GPUQ_TOKEN "
+                f"(`make run` writes {CONFIG_PATH} for the local server)"
+            )
+        return cls(url.rstrip("/"), token)
+
+    def call(self, method: str, path: str, body: Any = None, params: dict | None = None) -> Any:
+        try:
+            r = requests.request(
+                method,
+                f"{self.url}{path}",
+                json=body,
+                params=params,
+                timeout=self.timeout,
+                headers={"Authorization": f"Token {self.token}"},
+            )
+        except requests.ConnectionError:
+            raise CliError(
+                f"cannot reach the server at {self.url}: is it running? (`make run` starts one)", 3
+            ) from None
+        except requests.Timeout:
+            raise CliError(f"the server at {self.url} did not answer within {self.timeout:.0f} s", 3) from None
+        return _answer(r)
+
+
+def _answer(r: requests.Response) -> Any:
+    if r.status_code == 401:
+        raise CliError("the server refused the token: check --token or GPUQ_TOKEN", 3)
+    if r.status_code == 404:
+        raise CliError("not found: no such job (or not yours)", 2)
+    try:
+        body = r.json()
+    except ValueError:
+        body = r.text
+    if r.status_code >= 400:
+        raise CliError(f"refused ({r.status_code}): {describe_errors(body)}", 2 if r.status_code < 500 else 3)
+    return body
+
+
+def describe_errors(body: Any, prefix: str = "") -> str:
+    """Flatten DRF's nested error bodies into `field: message` lines."""
+    if isinstance(body, dict):
+        return "; ".join(describe_errors(v, f"{prefix}{k}: " if k != "detail" else prefix) for k, v in body.items())
+    if isinstance(body, list):
+        parts = [
+            describe_errors(v, f"{prefix}[{i}] " if isinstance(v, dict) else prefix) for i, v in enumerate(body) if v
+        ]
+        return "; ".join(parts)
+    return f"{prefix}{body}"

@@ -1,0 +1,179 @@
+"""`submit-job`: submit GPU jobs and follow them from a shell or a script.
+
+submit-job matmul --param n=4096 --wait
+submit-job --batch jobs.jsonl --wait          (one {"kind": ..., "params": {...}} a line)
+submit-job list | show ID | logs ID | cancel ID | kinds | gpus | drain UUID | resume UUID
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from cli import output
+from cli.client import Client, CliError
+
+COMMANDS = ("list", "show", "logs", "cancel", "kinds", "gpus", "drain", "resume", "array-cancel")
+FINAL = {"succeeded", "failed", "cancelled"}
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="submit-job", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("what", nargs="?", help="a job kind to submit, or one of: " + ", ".join(COMMANDS))
+    p.add_argument("target", nargs="?", help="a job id (show, logs, cancel) or a GPU UUID (drain, resume)")
+    p.add_argument("--param", "-p", action="append", default=[], metavar="NAME=VALUE")
+    p.add_argument(
+        "--array",
+        "-a",
+        action="append",
+        default=[],
+        metavar="NAME=V1,V2,...",
+        help="submit one job per combination of these values",
+    )
+    p.add_argument("--priority", type=int)
+    p.add_argument("--after", help="comma-separated job ids that must succeed first")
+    p.add_argument("--time-limit", type=int, help="seconds")
+    p.add_argument("--batch", type=Path, help="a JSON-lines file of jobs, submitted whole or not at all")
+    p.add_argument("--wait", "-w", action="store_true", help="wait until the jobs finish")
+    p.add_argument("--status", help="list: only jobs in this status")
+    p.add_argument("--kind", help="list: only jobs of this kind")
+    p.add_argument("--limit", type=int, default=20, help="list: how many")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--url", help="server URL (default $GPUQ_URL)")
+    p.add_argument("--token", help="API token (default $GPUQ_TOKEN)")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(sys.argv[1:] if argv is None else argv)
+    try:
+        return run(args)
+    except CliError as exc:
+        output.error(str(exc), args.json)
+        return exc.code
+    except KeyboardInterrupt:
+        return 130
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.batch and not args.what:
+        raise CliError("say what to submit (a kind, or --batch FILE) or a command: " + ", ".join(COMMANDS))
+    client = Client.configured(args.url, args.token)
+    if args.what in COMMANDS:
+        return command(client, args)
+    jobs = submit(client, args)
+    if args.wait:
+        jobs = wait(client, jobs, args.json)
+    output.jobs_table(jobs, args.json)
+    return 0 if not args.wait or all(j["status"] == "succeeded" for j in jobs) else 1
+
+
+def submit(client: Client, args: argparse.Namespace) -> list[dict]:
+    if args.batch:
+        return client.call("POST", "/api/jobs/batch/", {"jobs": read_batch(args.batch)})["jobs"]
+    spec = {"kind": args.what, "params": parse_pairs(args.param)}
+    if args.priority is not None:
+        spec["priority"] = args.priority
+    if args.time_limit is not None:
+        spec["time_limit"] = args.time_limit
+    if args.after:
+        spec["after"] = [parse_id(x) for x in args.after.split(",")]
+    if args.array:
+        grid = {k: [parse_value(x) for x in v.split(",")] for k, v in (pair_of(a) for a in args.array)}
+        array = client.call("POST", "/api/arrays/", {**spec, "grid": grid})
+        return [client.call("GET", f"/api/jobs/{i}/") for i in array["jobs"]]
+    return [client.call("POST", "/api/jobs/", spec)]
+
+
+def command(client: Client, args: argparse.Namespace) -> int:
+    what, target = args.what, args.target
+    if what in ("show", "logs", "cancel", "drain", "resume", "array-cancel") and not target:
+        raise CliError(f"`submit-job {what}` needs {'a GPU UUID' if what in ('drain', 'resume') else 'an id'}")
+    if what == "list":
+        query = {k: v for k, v in (("status", args.status), ("kind", args.kind)) if v}
+        output.jobs_table(client.call("GET", "/api/jobs/", params={**query, "limit": args.limit})["results"], args.json)
+    elif what == "show":
+        output.job_detail(client.call("GET", f"/api/jobs/{parse_id(target)}/"), args.json)
+    elif what == "logs":
+        output.events(client.call("GET", f"/api/jobs/{parse_id(target)}/"), args.json)
+    elif what == "cancel":
+        output.jobs_table([client.call("POST", f"/api/jobs/{parse_id(target)}/cancel/")], args.json)
+    elif what == "array-cancel":
+        output.raw(client.call("POST", f"/api/arrays/{parse_id(target)}/cancel/"), args.json)
+    elif what == "kinds":
+        output.kinds(client.call("GET", "/api/kinds/"), args.json)
+    elif what == "gpus":
+        output.gpus(client.call("GET", "/api/gpus/"), args.json)
+    else:
+        output.gpus([client.call("POST", f"/api/gpus/{target}/{what}/", {})], args.json)
+    return 0
+
+
+def wait(client: Client, jobs: list[dict], quiet: bool) -> list[dict]:
+    """Poll until every job is final, with a progress bar on a terminal."""
+    import time
+
+    pending = {j["id"]: j for j in jobs}
+    done: dict[int, dict] = {}
+    with output.progress(len(jobs), quiet) as advance:
+        while pending:
+            for job_id in list(pending)[:200]:
+                job = client.call("GET", f"/api/jobs/{job_id}/")
+                if job["status"] in FINAL:
+                    done[job_id] = pending.pop(job_id) | job
+                    advance(job)
+            if pending:
+                time.sleep(0.3)
+    return [done[j["id"]] for j in jobs]
+
+
+def read_batch(path: Path) -> list[dict]:
+    if not path.exists():
+        raise CliError(f"no such file: {path}")
+    specs = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            spec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise CliError(f"{path}:{number}: not JSON ({exc.msg})") from None
+        if not isinstance(spec, dict) or "kind" not in spec:
+            raise CliError(f'{path}:{number}: each line must be an object like {{"kind": "matmul", "params": {{...}}}}')
+        specs.append(spec)
+    if not specs:
+        raise CliError(f"{path}: no jobs in it")
+    return specs
+
+
+def pair_of(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise CliError(f"expected NAME=VALUE, got {text!r}")
+    return name.strip(), value.strip()
+
+
+def parse_pairs(pairs: list[str]) -> dict:
+    return {name: parse_value(value) for name, value in map(pair_of, pairs)}
+
+
+def parse_value(text: str):
+    """`4096` -> 4096, `0.5` -> 0.5, `true` -> True, anything else stays text."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def parse_id(text: str) -> int:
+    if not text.strip().isdigit():
+        raise CliError(f"a job id is a number, got {text!r}")
+    return int(text)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""What a job kind is: a parameter schema, an estimate of what it needs, and one array function.
+
+A kind's `run(xp, **params)` is written once against the array module `xp` (CuPy on a GPU, NumPy
+elsewhere) and returns a small JSON-able summary; the worker adds timing and GPU facts around it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+MiB = 1024 * 1024
+
+
+class ParamError(ValueError):
+    """Parameters a user gave that the kind cannot take; `errors` maps a field to its message."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+class UnknownKind(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: type  # int, float, str or bool
+    default: Any = None  # None: required
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[Any, ...] | None = None
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class Estimate:
+    memory_bytes: int  # peak GPU memory the job allocates
+    work: float  # expected GPU seconds on a recent data-centre GPU (H100 class)
+
+
+@dataclass(frozen=True)
+class JobKind:
+    name: str
+    title: str
+    params: tuple[Param, ...]
+    estimate: Callable[..., Estimate]  # estimate(**params)
+    run: Callable[..., dict[str, Any]]  # run(xp, **params) -> summary
+    staff_only: bool = False
+    description: str = ""
+    tags: tuple[str, ...] = field(default_factory=tuple)

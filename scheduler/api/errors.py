@@ -1,0 +1,12 @@
+"""Errors a user can cause, turned into 4xx answers in one place."""
+
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+from scheduler.jobs.submission import SubmissionError
+
+
+def handle(exc, context):
+    if isinstance(exc, SubmissionError):
+        return Response(exc.errors, status=exc.status)
+    return exception_handler(exc, context)

@@ -1,0 +1,157 @@
+"""The API's shapes. Validation against a kind's schema happens once, in jobs.submission."""
+
+from django.conf import settings
+from rest_framework import serializers
+
+from scheduler.jobs.models import Job, JobArray, JobEvent
+from scheduler.jobs.visibility import ahead_of
+
+
+class SchedulingSerializer(serializers.Serializer):
+    """What every submission says: the kind, its parameters, and how to schedule it."""
+
+    kind = serializers.CharField(max_length=40, help_text="a job kind from /api/kinds/")
+    params = serializers.DictField(required=False, default=dict, help_text="the kind's parameters")
+    priority = serializers.IntegerField(required=False, default=0, min_value=-1000, max_value=1000)
+    time_limit = serializers.IntegerField(
+        required=False, allow_null=True, default=None, min_value=1, max_value=10**7, help_text="seconds"
+    )
+
+
+class JobSpecSerializer(SchedulingSerializer):
+    after = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        required=False,
+        default=list,
+        max_length=1000,
+        help_text="ids of jobs that must succeed first",
+    )
+
+
+class BatchSerializer(serializers.Serializer):
+    jobs = serializers.ListField(child=JobSpecSerializer(), min_length=1, max_length=settings.BATCH_MAX_JOBS)
+
+
+class ArraySpecSerializer(SchedulingSerializer):
+    grid = serializers.DictField(
+        child=serializers.ListField(min_length=1, max_length=1000),
+        help_text='lists of values, e.g. {"n": [1024, 2048]}; `params` are shared by every member',
+    )
+
+
+class EventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = JobEvent
+        fields = ["at", "status", "message"]
+
+
+BRIEF_FIELDS = [
+    "id",
+    "kind",
+    "params",
+    "status",
+    "priority",
+    "time_limit",
+    "memory_estimate",
+    "work_estimate",
+    "created_at",
+]
+
+
+class JobBriefSerializer(serializers.ModelSerializer):
+    """What a batch submission answers for each job: no relations, so 10,000 jobs cost no extra query."""
+
+    class Meta:
+        model = Job
+        fields = BRIEF_FIELDS
+        read_only_fields = fields
+
+
+class JobSerializer(serializers.ModelSerializer):
+    owner = serializers.CharField(source="owner.username", read_only=True)
+    after = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    gpu_seconds = serializers.FloatField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Job
+        fields = BRIEF_FIELDS + [
+            "owner",
+            "after",
+            "array",
+            "queue",
+            "gpu_uuid",
+            "route_reason",
+            "wait_reason",
+            "attempts",
+            "result",
+            "error",
+            "error_kind",
+            "queued_at",
+            "started_at",
+            "finished_at",
+            "gpu_seconds",
+        ]
+        read_only_fields = fields
+
+
+class JobDetailSerializer(JobSerializer):
+    events = EventSerializer(many=True, read_only=True)
+    ahead = serializers.SerializerMethodField(help_text="waiting jobs before this one (null unless waiting)")
+
+    class Meta(JobSerializer.Meta):
+        fields = JobSerializer.Meta.fields + ["events", "ahead"]
+        read_only_fields = fields
+
+    def get_ahead(self, job: Job) -> dict[str, int] | None:
+        return ahead_of(job)
+
+
+class ArraySerializer(serializers.ModelSerializer):
+    jobs = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    counts = serializers.SerializerMethodField()
+
+    class Meta:
+        model = JobArray
+        fields = ["id", "kind", "grid", "created_at", "jobs", "counts"]
+
+    def get_counts(self, array: JobArray) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for status in array.jobs.values_list("status", flat=True):
+            counts[status] = counts.get(status, 0) + 1
+        return counts
+
+
+class ParamSchemaSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    title = serializers.CharField()
+    description = serializers.CharField()
+    schema = serializers.DictField()
+
+
+class GpuSerializer(serializers.Serializer):
+    uuid = serializers.CharField()
+    host = serializers.CharField()
+    name = serializers.CharField()
+    queue = serializers.CharField()
+    kind = serializers.CharField()
+    alive = serializers.BooleanField()
+    draining = serializers.BooleanField()
+    drain_reason = serializers.CharField(allow_blank=True)
+    queued = serializers.IntegerField()
+    running_job = serializers.IntegerField(allow_null=True)
+    snapshot = serializers.DictField(allow_null=True)
+
+
+class HistoryPointSerializer(serializers.Serializer):
+    t = serializers.FloatField()
+    memory_used = serializers.IntegerField(allow_null=True)
+    utilization = serializers.FloatField(allow_null=True)
+    temperature = serializers.FloatField(allow_null=True)
+
+
+class CountsSerializer(serializers.Serializer):
+    counts = serializers.DictField(child=serializers.IntegerField(), help_text="status -> jobs")
+
+
+class DrainSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, default="drained by staff", max_length=200)

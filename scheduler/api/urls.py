@@ -1,0 +1,19 @@
+from django.urls import path
+
+from scheduler.api import views
+
+urlpatterns = [
+    path("jobs/", views.JobList.as_view(), name="api-jobs"),
+    path("jobs/batch/", views.submit_batch, name="api-batch"),
+    path("jobs/<int:pk>/", views.JobDetail.as_view(), name="api-job"),
+    path("jobs/<int:pk>/cancel/", views.cancel_job, name="api-cancel"),
+    path("arrays/", views.submit_array, name="api-arrays"),
+    path("arrays/<int:pk>/", views.ArrayDetail.as_view(), name="api-array"),
+    path("arrays/<int:pk>/cancel/", views.cancel_array, name="api-array-cancel"),
+    path("kinds/", views.kinds, name="api-kinds"),
+    path("jobs/counts/", views.job_counts, name="api-job-counts"),
+    path("gpus/", views.gpus, name="api-gpus"),
+    path("gpus/<str:uuid>/history/", views.gpu_history, name="api-gpu-history"),
+    path("gpus/<str:uuid>/drain/", views.drain_gpu, name="api-drain"),
+    path("gpus/<str:uuid>/resume/", views.resume_gpu, name="api-resume"),
+]

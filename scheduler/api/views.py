@@ -1,0 +1,150 @@
+"""The REST API: short views; the work is in scheduler.jobs and workers."""
+
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, status
+from rest_framework.decorators import api_view, permission_classes, throttle_classes
+from rest_framework.permissions import IsAdminUser
+from rest_framework.response import Response
+from rest_framework.throttling import UserRateThrottle
+
+from gpu_tasks.params import json_schema
+from gpu_tasks.registry import KINDS
+from scheduler.api import serializers as s
+from scheduler.jobs import control, submission
+from scheduler.jobs.models import Job, JobArray, Status
+from scheduler.jobs.visibility import visible_arrays, visible_jobs
+
+
+class SubmitThrottle(UserRateThrottle):
+    scope = "submit"
+
+
+class JobList(generics.ListAPIView):
+    serializer_class = s.JobSerializer
+
+    def get_queryset(self) -> QuerySet[Job]:
+        jobs = visible_jobs(self.request.user).select_related("owner").prefetch_related("after")
+        for field in ("status", "kind"):
+            value = self.request.query_params.get(field)
+            if value:
+                jobs = jobs.filter(**{field: value})
+        return jobs.order_by("-created_at", "-id")
+
+    @extend_schema(request=s.JobSpecSerializer, responses={201: s.JobSerializer})
+    def post(self, request):
+        self.throttle_classes = [SubmitThrottle]
+        self.check_throttles(request)
+        spec = _valid(s.JobSpecSerializer, request.data)
+        job = submission.submit(request.user, [spec])[0]
+        return Response(s.JobSerializer(job).data, status=status.HTTP_201_CREATED)
+
+
+class JobDetail(generics.RetrieveAPIView):
+    serializer_class = s.JobDetailSerializer
+
+    def get_queryset(self) -> QuerySet[Job]:
+        return visible_jobs(self.request.user).prefetch_related("events", "after")
+
+
+@extend_schema(request=s.BatchSerializer, responses={201: s.JobBriefSerializer(many=True)})
+@api_view(["POST"])
+@throttle_classes([SubmitThrottle])
+def submit_batch(request):
+    batch = _valid(s.BatchSerializer, request.data)
+    jobs = submission.submit(request.user, batch["jobs"], as_batch=True)
+    return Response({"jobs": s.JobBriefSerializer(jobs, many=True).data}, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(request=None, responses={200: s.JobSerializer})
+@api_view(["POST"])
+def cancel_job(request, pk: int):
+    job = get_object_or_404(visible_jobs(request.user), pk=pk)
+    if job.is_final:
+        return Response({"detail": f"job {job.id} already {job.status}"}, status=status.HTTP_409_CONFLICT)
+    control.cancel(job, by=request.user.username)
+    job.refresh_from_db()
+    return Response(s.JobSerializer(job).data)
+
+
+@extend_schema(request=s.ArraySpecSerializer, responses={201: s.ArraySerializer})
+@api_view(["POST"])
+@throttle_classes([SubmitThrottle])
+def submit_array(request):
+    spec = _valid(s.ArraySpecSerializer, request.data)
+    array, _ = submission.submit_array(
+        request.user,
+        spec["kind"],
+        spec["params"],
+        spec["grid"],
+        priority=spec["priority"],
+        time_limit=spec["time_limit"],
+    )
+    return Response(s.ArraySerializer(array).data, status=status.HTTP_201_CREATED)
+
+
+class ArrayDetail(generics.RetrieveAPIView):
+    serializer_class = s.ArraySerializer
+
+    def get_queryset(self) -> QuerySet[JobArray]:
+        return visible_arrays(self.request.user)
+
+
+@extend_schema(request=None, responses={200: s.ArraySerializer})
+@api_view(["POST"])
+def cancel_array(request, pk: int):
+    array = get_object_or_404(visible_arrays(request.user), pk=pk)
+    for job in array.jobs.exclude(status__in=[Status.SUCCEEDED, Status.FAILED, Status.CANCELLED]):
+        control.cancel(job, by=request.user.username)
+    return Response(s.ArraySerializer(array).data)
+
+
+@extend_schema(responses={200: s.ParamSchemaSerializer(many=True)})
+@api_view(["GET"])
+def kinds(request):
+    shown = [k for k in KINDS.values() if request.user.is_staff or not k.staff_only]
+    return Response(
+        [{"name": k.name, "title": k.title, "description": k.description, "schema": json_schema(k)} for k in shown]
+    )
+
+
+@extend_schema(responses={200: s.GpuSerializer(many=True)})
+@api_view(["GET"])
+def gpus(request):
+    return Response(control.fleet_view())
+
+
+@extend_schema(responses={200: s.HistoryPointSerializer(many=True)})
+@api_view(["GET"])
+def gpu_history(request, uuid: str):
+    """The GPU's last minutes of telemetry (a point a second), oldest first, for charts."""
+    return Response(control.history(uuid))
+
+
+@extend_schema(responses={200: s.CountsSerializer})
+@api_view(["GET"])
+def job_counts(request):
+    """How many of the jobs you can see are in each status."""
+    return Response(control.counts(visible_jobs(request.user)))
+
+
+@extend_schema(request=s.DrainSerializer, responses={200: s.GpuSerializer})
+@api_view(["POST"])
+@permission_classes([IsAdminUser])
+def drain_gpu(request, uuid: str):
+    reason = _valid(s.DrainSerializer, request.data)["reason"]
+    return Response(control.drain(uuid, reason))
+
+
+@extend_schema(request=None, responses={200: s.GpuSerializer})
+@api_view(["POST"])
+@permission_classes([IsAdminUser])
+def resume_gpu(request, uuid: str):
+    return Response(control.resume(uuid))
+
+
+def _valid(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data

@@ -1,0 +1,91 @@
+"""What users and staff do to jobs and GPUs that reaches past the database: cancel, drain, resume."""
+
+from __future__ import annotations
+
+from django.db.models import Count
+
+from scheduler.jobs import lifecycle
+from scheduler.jobs.models import HELD, Job, Status
+from workers import fleet
+from workers.connections import redis_client
+
+
+def cancel(job: Job, by: str) -> bool:
+    """Cancel a job; a running attempt is killed so its GPU is freed at once."""
+    was_running = job.status in HELD
+    cancelled = lifecycle.cancel(job, by)
+    if cancelled and was_running:
+        from scheduler.jobs.release import task_id
+        from workers.celery_app import app
+
+        # SIGKILL: a job inside a CUDA call does not see SIGTERM until the call returns.
+        app.control.revoke(task_id(job.id), terminate=True, signal="SIGKILL")
+    return cancelled
+
+
+def fleet_view() -> list[dict]:
+    """Every GPU the fleet has seen, with its live snapshot (None when silent), queue and running job."""
+    r = redis_client()
+    live = {snap["uuid"]: snap for snap in fleet.live_snapshots(r)}
+    drained = fleet.draining(r)
+    held = dict(
+        Job.objects.filter(status=Status.QUEUED).values("queue").annotate(n=Count("id")).values_list("queue", "n")
+    )
+    running = dict(Job.objects.filter(status=Status.RUNNING).values_list("queue", "id"))
+    return [_gpu_row(known, live.get(known["uuid"]), drained, held, running) for known in fleet.known_gpus(r)]
+
+
+def _gpu_row(known: dict, snap: dict | None, drained: dict, held: dict, running: dict) -> dict:
+    queue = known.get("queue", "")
+    return {
+        "uuid": known["uuid"],
+        "host": known.get("host", ""),
+        "name": known.get("name", ""),
+        "queue": queue,
+        "kind": known.get("kind", "gpu"),
+        "alive": snap is not None,
+        "draining": known["uuid"] in drained,
+        "drain_reason": drained.get(known["uuid"], ""),
+        "queued": held.get(queue, 0),
+        "running_job": running.get(queue),
+        "snapshot": snap,
+    }
+
+
+def history(uuid: str) -> list[dict]:
+    _known(uuid)
+    return fleet.history(redis_client(), uuid)
+
+
+def counts(jobs) -> dict:
+    rows = jobs.order_by().values("status").annotate(n=Count("id")).values_list("status", "n")
+    return {"counts": {status: 0 for status in Status.values} | dict(rows)}
+
+
+def drain(uuid: str, reason: str) -> dict:
+    r = redis_client()
+    _known(uuid)
+    fleet.set_draining(r, uuid, True, reason)
+    return _row(uuid)
+
+
+def resume(uuid: str) -> dict:
+    r = redis_client()
+    _known(uuid)
+    fleet.set_draining(r, uuid, False)
+    fleet.clear_unhealthy(r, uuid)
+    from scheduler.jobs.release import release
+
+    release()
+    return _row(uuid)
+
+
+def _known(uuid: str) -> None:
+    from rest_framework.exceptions import NotFound
+
+    if not any(g["uuid"] == uuid for g in fleet.known_gpus(redis_client())):
+        raise NotFound(f"no GPU {uuid} in the fleet")
+
+
+def _row(uuid: str) -> dict:
+    return next(row for row in fleet_view() if row["uuid"] == uuid)

@@ -1,0 +1,61 @@
+"""Fair share: each user's GPU time, decayed with a half-life (like Slurm's fair-share factor).
+
+Among jobs of equal priority, the user with the least recent usage goes first, so one user's
+10,000-job batch does not starve another user's single job.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import time
+from collections.abc import Iterable, Sequence
+
+import redis
+
+USAGE_KEY = "gpuq:usage"
+HALF_LIFE_S = 3600.0
+
+
+def decayed(value: float, since: float, now: float) -> float:
+    return value * 0.5 ** (max(0.0, now - since) / HALF_LIFE_S)
+
+
+def usage(r: redis.Redis, user_ids: Iterable[int], now: float | None = None) -> dict[int, float]:
+    """Decayed GPU seconds per user."""
+    now = time.time() if now is None else now
+    ids = list(user_ids)
+    raw = r.hmget(USAGE_KEY, [str(i) for i in ids]) if ids else []
+    result = {}
+    for uid, item in zip(ids, raw, strict=True):
+        value, since = json.loads(item) if item else (0.0, now)
+        result[uid] = decayed(value, since, now)
+    return result
+
+
+def charge(r: redis.Redis, user_id: int, gpu_seconds: float, now: float | None = None) -> None:
+    """Add a finished attempt's GPU time to its owner's usage."""
+    now = time.time() if now is None else now
+    with r.pipeline() as pipe:
+        # A lost race here only mis-charges one job's seconds; usage is a priority hint, not a bill.
+        current = usage(r, [user_id], now)[user_id]
+        pipe.hset(USAGE_KEY, str(user_id), json.dumps([current + gpu_seconds, now]))
+        pipe.execute()
+
+
+def interleave(queues: dict[int, Sequence], usage_by_user: dict[int, float], key_priority, key_work) -> list:
+    """Merge per-user queues (each already in the user's own order): highest priority first, then
+    the user with the least usage; each pick charges its expected work to its user for this round."""
+    heap = []
+    for uid, jobs in queues.items():
+        if jobs:
+            heapq.heappush(heap, (-key_priority(jobs[0]), usage_by_user.get(uid, 0.0), uid, 0))
+    order = []
+    while heap:
+        _, used, uid, i = heapq.heappop(heap)
+        job = queues[uid][i]
+        order.append(job)
+        if i + 1 < len(queues[uid]):
+            nxt = queues[uid][i + 1]
+            heapq.heappush(heap, (-key_priority(nxt), used + max(key_work(job), 1e-3), uid, i + 1))
+    return order

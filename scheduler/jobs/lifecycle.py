@@ -1,0 +1,169 @@
+"""Every change of a job's status, each a conditional update so that a change happens once.
+
+A worker may receive a job twice (at-least-once delivery) and two processes may race on a row;
+`filter(id=..., status=...).update(...)` returning 0 rows means someone else already moved it.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from scheduler.jobs.models import FINAL, HELD, Job, JobEvent, Status
+
+
+def record(job_id: int, message: str, status: str = "") -> None:
+    JobEvent.objects.create(job_id=job_id, status=status, message=message)
+
+
+def mark_queued(job: Job, queue: str, gpu_uuid: str, reason: str) -> bool:
+    changed = Job.objects.filter(id=job.id, status=Status.WAITING).update(
+        status=Status.QUEUED,
+        queue=queue,
+        gpu_uuid=gpu_uuid,
+        route_reason=reason,
+        wait_reason="",
+        queued_at=timezone.now(),
+    )
+    if changed:
+        record(job.id, f"routed to {queue}: {reason}", Status.QUEUED)
+    return bool(changed)
+
+
+def claim(job_id: int, host: str, worker_queue: str, where: str = "") -> tuple[Job, str] | None:
+    """Start an attempt of a queued job; returns the job and the attempt's lease, or None."""
+    lease = uuid.uuid4().hex
+    with transaction.atomic():
+        changed = Job.objects.filter(id=job_id, status=Status.QUEUED, queue=worker_queue).update(
+            status=Status.RUNNING,
+            lease=lease,
+            started_at=timezone.now(),
+            error="",
+            error_kind="",
+            attempts=F("attempts") + 1,
+        )
+        if not changed:
+            return None
+        job = Job.objects.get(id=job_id)
+        record(job_id, f"attempt {job.attempts} started: {job.kind} on {where or worker_queue}", Status.RUNNING)
+    return job, lease
+
+
+def finish(
+    job: Job,
+    lease: str,
+    status: str,
+    *,
+    result: dict | None = None,
+    error: str = "",
+    error_kind: str = "",
+    note: str = "",
+) -> bool:
+    """Record an attempt's outcome; only the attempt holding the lease may, and only once."""
+    now = timezone.now()
+    with transaction.atomic():
+        changed = Job.objects.filter(id=job.id, status=Status.RUNNING, lease=lease).update(
+            status=status,
+            result=result,
+            error=error,
+            error_kind=error_kind,
+            finished_at=now,
+            lease="",
+        )
+        if changed:
+            record(job.id, error or note or status, status)
+            if status != Status.SUCCEEDED:
+                fail_dependents(job.id)
+    if changed:
+        _charge(job, now)
+    return bool(changed)
+
+
+def _charge(job: Job, finished_at) -> None:
+    """Count a finished attempt's GPU time: the owner's fair share, and the metrics."""
+    from scheduler.jobs.fairshare import charge
+    from scheduler.metrics import observe
+    from workers.connections import redis_client
+
+    r = redis_client()
+    gpu_seconds = (finished_at - job.started_at).total_seconds()
+    charge(r, job.owner_id, gpu_seconds)
+    observe(r, "duration", gpu_seconds)
+    observe(r, "wait", (job.started_at - job.created_at).total_seconds())
+
+
+def requeue(job_id: int, reason: str) -> bool:
+    """Send a held job back to waiting (its GPU died or its attempt was lost), or fail it as poisoned."""
+    job = Job.objects.filter(id=job_id).first()
+    if job is None or job.status not in HELD:
+        return False
+    if job.status == Status.RUNNING and job.attempts >= settings.JOB_MAX_ATTEMPTS:
+        return fail_running(job, f"poisoned: {job.attempts} attempts ended without a result ({reason})", "poisoned")
+    changed = Job.objects.filter(id=job_id, status=job.status, lease=job.lease).update(
+        status=Status.WAITING,
+        queue="",
+        gpu_uuid="",
+        lease="",
+        started_at=None,
+        queued_at=None,
+    )
+    if changed:
+        record(job_id, f"back to waiting: {reason}", Status.WAITING)
+    return bool(changed)
+
+
+def cancel(job: Job, by: str) -> bool:
+    """Cancel a job that has not finished; the caller stops a running attempt."""
+    changed = (
+        Job.objects.filter(id=job.id)
+        .exclude(status__in=FINAL)
+        .update(
+            status=Status.CANCELLED,
+            finished_at=timezone.now(),
+            lease="",
+            error=f"cancelled by {by}",
+        )
+    )
+    if changed:
+        record(job.id, f"cancelled by {by}", Status.CANCELLED)
+        fail_dependents(job.id)
+    return bool(changed)
+
+
+def fail_dependents(job_id: int) -> None:
+    """A job waiting on one that did not succeed can never run: fail it, and its own dependents."""
+    pending = list(Job.objects.filter(after__id=job_id, status=Status.WAITING).values_list("id", flat=True))
+    for dep_id in pending:
+        message = f"dependency failed: job {job_id} did not succeed"
+        if Job.objects.filter(id=dep_id, status=Status.WAITING).update(
+            status=Status.FAILED, error=message, error_kind="dependency", finished_at=timezone.now()
+        ):
+            record(dep_id, message, Status.FAILED)
+            fail_dependents(dep_id)
+
+
+def held_filter(queue: str) -> Q:
+    return Q(queue=queue, status__in=HELD)
+
+
+def record_many(job_ids: list[int], message: str, status: str = "") -> None:
+    JobEvent.objects.bulk_create([JobEvent(job_id=i, status=status, message=message) for i in job_ids])
+
+
+def fail_running(job: Job, message: str, error_kind: str) -> bool:
+    """Fail a running job from outside its attempt (its process is gone)."""
+    changed = Job.objects.filter(id=job.id, status=Status.RUNNING, lease=job.lease).update(
+        status=Status.FAILED,
+        error=message,
+        error_kind=error_kind,
+        finished_at=timezone.now(),
+        lease="",
+    )
+    if changed:
+        record(job.id, message, Status.FAILED)
+        fail_dependents(job.id)
+    return bool(changed)

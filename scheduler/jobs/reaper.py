@@ -1,0 +1,78 @@
+"""Nothing waits forever: jobs of dead GPUs, lost attempts and lost messages are noticed here.
+
+Run every second by the releaser loop. Each fix is a conditional update, so two loops racing
+move a job once.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from scheduler.jobs import lifecycle
+from scheduler.jobs.models import HELD, Job, Status
+from workers import fleet, lease
+from workers.connections import redis_client
+
+RESEND_AFTER_S = 15.0
+
+
+class Reaper:
+    """Remembers since when each GPU queue has been silent, across rounds of the loop."""
+
+    def __init__(self) -> None:
+        self.silent_since: dict[str, float] = {}
+
+    def run(self) -> int:
+        r = redis_client()
+        live = {s["queue"] for s in fleet.live_snapshots(r)}
+        return self.requeue_dead_gpus(live) + reap_lost_attempts(r) + resend_lost_messages(live)
+
+    def requeue_dead_gpus(self, live: set[str]) -> int:
+        now, moved = time.time(), 0
+        held = set(Job.objects.filter(status__in=HELD).values_list("queue", flat=True).distinct())
+        for queue in held - live:
+            since = self.silent_since.setdefault(queue, now)
+            if now - since >= settings.DEAD_GPU_REQUEUE_AFTER:
+                for job_id in Job.objects.filter(queue=queue, status__in=HELD).values_list("id", flat=True):
+                    moved += lifecycle.requeue(job_id, f"GPU queue {queue} stopped publishing telemetry")
+        for queue in live:
+            self.silent_since.pop(queue, None)
+        return moved
+
+
+def reap_lost_attempts(r) -> int:
+    """Running jobs whose attempt stopped renewing its lease: timed out, or lost with its process."""
+    grace = timezone.now() - timedelta(seconds=lease.TTL_S + 5)
+    moved = 0
+    for job in Job.objects.filter(status=Status.RUNNING, started_at__lt=grace):
+        if lease.holder(r, job.id) is not None:
+            continue
+        elapsed = (timezone.now() - job.started_at).total_seconds()
+        if elapsed >= job.time_limit:
+            moved += lifecycle.fail_running(
+                job, f"timed out: over its time limit of {job.time_limit} s (the worker stopped it)", "timeout"
+            )
+        else:
+            moved += lifecycle.requeue(job.id, "its attempt stopped renewing its lease (worker lost)")
+    return moved
+
+
+def resend_lost_messages(live: set[str]) -> int:
+    """Released jobs that nobody started for a while on a live, idle GPU: Redis may have lost the
+    message (a restart without AOF); send it again: a duplicate is dropped by the claim."""
+    from scheduler.jobs.release import resend
+
+    stale = timezone.now() - timedelta(seconds=RESEND_AFTER_S)
+    busy = set(Job.objects.filter(status=Status.RUNNING).values_list("queue", flat=True))
+    sent = 0
+    for job in Job.objects.filter(status=Status.QUEUED, queued_at__lt=stale, queue__in=live - busy):
+        if Job.objects.filter(id=job.id, status=Status.QUEUED, queued_at=job.queued_at).update(
+            queued_at=timezone.now()
+        ):
+            resend(job)
+            sent += 1
+    return sent

@@ -1,0 +1,190 @@
+"""Late binding: jobs wait in the database; a GPU is given its next job only when it has room.
+
+`release()` runs after a submission, after a job finishes, and every second in the releaser loop.
+A release is a claim that must happen once: release rounds are serialised (an advisory lock on
+PostgreSQL, the write lock on SQLite) and each job moves with a conditional update.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Count, Sum
+
+from scheduler.jobs import fairshare, lifecycle
+from scheduler.jobs.models import HELD, Job, Quota, Status
+from workers import fleet
+from workers.connections import redis_client
+from workers.router import Decision, GpuState, JobDemand, route
+
+log = logging.getLogger(__name__)
+RELEASE_LOCK_ID = 0x6770_7571  # "gpuq"
+
+
+def release() -> int:
+    """Release waiting jobs to GPUs with room; returns how many were released."""
+    if not Job.objects.filter(status=Status.WAITING).exists():
+        return 0  # the common case after a job ends on an idle queue: no lock, no Redis
+    r = redis_client()
+    snaps = _with_overrides(r, fleet.live_snapshots(r))
+    with transaction.atomic():
+        _serialise()
+        gpus = [_gpu_state(s, held) for s, held in _with_holdings(snaps)]
+        room = sum(max(0, g.slots - g.held_jobs) for g in gpus if not g.draining and g.healthy)
+        if not snaps:
+            _explain_all_waiting("no GPU worker is alive")
+        if room == 0:
+            return 0
+        jobs = candidates(r, limit=max(room * 4, 16))
+        decisions = route(
+            [JobDemand(j.id, j.memory_estimate, j.work_estimate) for j in jobs],
+            gpus,
+            now=time.time(),
+            policy=settings.ROUTER_POLICY,
+            stale_after=settings.GPU_STALE_AFTER,
+        )
+        return _apply(jobs, decisions, {s["queue"]: s["uuid"] for s in snaps})
+
+
+def release_soon() -> None:
+    """Release now, after a submission or a finished job; a failure is logged, not raised, because
+    the work that triggered it is already committed and the releaser loop retries within a second."""
+    try:
+        release()
+    except Exception:
+        log.exception("release failed; the releaser loop retries")
+
+
+def _with_overrides(r, snaps: list[dict]) -> list[dict]:
+    """Staff's drain and a health mark take effect now, not at the worker's next snapshot."""
+    drained, sick = fleet.draining(r), fleet.unhealthy(r)
+    return [
+        {
+            **s,
+            "draining": s.get("draining") or s["uuid"] in drained,
+            "healthy": s.get("healthy", True) and s["uuid"] not in sick,
+        }
+        for s in snaps
+    ]
+
+
+def _explain_all_waiting(reason: str) -> None:
+    Job.objects.filter(status=Status.WAITING).exclude(wait_reason=reason).update(wait_reason=reason)
+
+
+def _serialise() -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", [RELEASE_LOCK_ID])
+    # SQLite: settings open every transaction IMMEDIATE, which takes the database's write lock.
+
+
+def _with_holdings(snaps: list[dict]) -> list[tuple[dict, dict]]:
+    rows = (
+        Job.objects.filter(status__in=HELD, queue__in=[s["queue"] for s in snaps])
+        .values("queue")
+        .annotate(n=Count("id"), work=Sum("work_estimate"), memory=Sum("memory_estimate"))
+    )
+    held = {row["queue"]: row for row in rows}
+    return [(s, held.get(s["queue"], {})) for s in snaps]
+
+
+def _gpu_state(snap: dict, held: dict) -> GpuState:
+    return fleet.to_gpu_state(
+        snap,
+        slots=settings.GPU_SLOTS,
+        concurrency=settings.GPU_CONCURRENCY,
+        held_jobs=held.get("n") or 0,
+        held_work=held.get("work") or 0.0,
+        held_memory=held.get("memory") or 0,
+    )
+
+
+def candidates(r, limit: int) -> list[Job]:
+    """Waiting jobs whose dependencies succeeded, in release order: priority, fair share, age."""
+    ready = Job.objects.filter(status=Status.WAITING).exclude(
+        after__status__in=[s for s in Status.values if s != Status.SUCCEEDED]
+    )
+    owners = list(ready.values_list("owner_id", flat=True).distinct())
+    allowance = _gpu_allowance(owners)
+    per_user = {}
+    for uid in owners:
+        take = min(limit, allowance.get(uid, (limit, ""))[0])
+        if take > 0:
+            per_user[uid] = list(ready.filter(owner_id=uid).order_by("-priority", "created_at", "id")[:take])
+        else:
+            reason = allowance[uid][1]
+            ready.filter(owner_id=uid).exclude(wait_reason=reason).update(wait_reason=reason)
+    used = fairshare.usage(r, per_user)
+    for uid, work in _held_work(per_user).items():
+        used[uid] = used.get(uid, 0.0) + work
+    order = fairshare.interleave(per_user, used, lambda j: j.priority, lambda j: j.work_estimate)
+    return order[:limit]
+
+
+def _held_work(users) -> dict[int, float]:
+    rows = (
+        Job.objects.filter(owner_id__in=list(users), status__in=HELD)
+        .values("owner_id")
+        .annotate(w=Sum("work_estimate"))
+    )
+    return {row["owner_id"]: row["w"] or 0.0 for row in rows}
+
+
+def _gpu_allowance(owners: list[int]) -> dict[int, tuple[int, str]]:
+    """Users under a GPU quota: how many jobs they may be given this round (each might land on
+    another GPU), and the reason shown when that is none."""
+    limits = dict(Quota.objects.filter(user_id__in=owners, max_gpus__gt=0).values_list("user_id", "max_gpus"))
+    if not limits:
+        return {}
+    rows = (
+        Job.objects.filter(owner_id__in=list(limits), status__in=HELD)
+        .values("owner_id")
+        .annotate(gpus=Count("queue", distinct=True))
+    )
+    in_use = {row["owner_id"]: row["gpus"] for row in rows}
+    return {uid: (cap - in_use.get(uid, 0), f"quota: {in_use.get(uid, 0)} GPUs in use") for uid, cap in limits.items()}
+
+
+def _apply(jobs: list[Job], decisions: list[Decision], uuids: dict[str, str]) -> int:
+    by_id = {j.id: j for j in jobs}
+    released = 0
+    waiting_reasons = defaultdict(list)
+    for d in decisions:
+        job = by_id[d.job_id]
+        if d.queue is None:
+            if job.wait_reason != d.reason:
+                waiting_reasons[d.reason].append(job.id)
+        elif lifecycle.mark_queued(job, d.queue, uuids.get(d.queue, ""), d.reason):
+            released += 1
+            transaction.on_commit(lambda j=job, q=d.queue: _send(j, q))
+    for reason, ids in waiting_reasons.items():
+        Job.objects.filter(id__in=ids, status=Status.WAITING).update(wait_reason=reason)
+    return released
+
+
+def _send(job: Job, queue: str) -> None:
+    from workers.tasks import run_job
+
+    # The hard limit stops a CUDA call that the soft limit cannot interrupt (ARCHITECTURE).
+    run_job.apply_async(
+        args=[job.id],
+        queue=queue,
+        task_id=task_id(job.id),
+        soft_time_limit=job.time_limit,
+        time_limit=job.time_limit + 15,
+    )
+
+
+def task_id(job_id: int) -> str:
+    """Celery's task id for a job: one per job, so a cancel can revoke it wherever it is."""
+    return f"job-{job_id}"
+
+
+def resend(job: Job) -> None:
+    """Send a released job's message again (Redis lost it); a duplicate is dropped by the claim."""
+    _send(job, job.queue)

@@ -1,0 +1,183 @@
+"""Turning what a user asked for into job rows: validate everything, then store all or nothing."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from gpu_tasks.base import Estimate, ParamError, UnknownKind
+from gpu_tasks.params import validate
+from gpu_tasks.registry import get_kind
+from scheduler.jobs import lifecycle
+from scheduler.jobs.models import FINAL, Job, JobArray, Quota
+from scheduler.jobs.release import release_soon
+from workers import fleet
+from workers.connections import redis_client
+from workers.router import fits_fleet
+
+
+class SubmissionError(Exception):
+    """What was wrong with a submission, field by field; `status` is the HTTP status to answer."""
+
+    def __init__(self, errors: Any, status: int = 400):
+        super().__init__(str(errors))
+        self.errors = errors
+        self.status = status
+
+
+@dataclass
+class Prepared:
+    kind: str
+    params: dict
+    estimate: Estimate
+    priority: int = 0
+    time_limit: int = 0
+    after: list[int] = field(default_factory=list)
+
+
+def prepare(user, spec: dict, largest: int | None, quota: Quota | None = None) -> Prepared:
+    """Validate one job's spec against its kind, the user's bounds and the fleet; raise SubmissionError."""
+    try:
+        kind = get_kind(spec["kind"])
+        if kind.staff_only and not user.is_staff:
+            raise UnknownKind(f"unknown kind {spec['kind']!r}")
+        params = validate(kind, spec.get("params") or {})
+    except UnknownKind as exc:
+        raise SubmissionError({"kind": str(exc)}) from None
+    except ParamError as exc:
+        raise SubmissionError({"params": exc.errors}) from None
+    estimate = kind.estimate(**params)
+    refusal = fits_fleet(estimate.memory_bytes, largest)
+    if refusal:
+        raise SubmissionError({"params": refusal})
+    return Prepared(
+        kind.name,
+        params,
+        estimate,
+        priority=_priority(user, spec.get("priority", 0), quota),
+        time_limit=_time_limit(spec.get("time_limit")),
+        after=_dependencies(user, spec.get("after") or []),
+    )
+
+
+def _priority(user, priority: int, quota: Quota | None) -> int:
+    cap = settings.STAFF_PRIORITY_MAX if user.is_staff else settings.USER_PRIORITY_MAX
+    if quota and quota.max_priority is not None:
+        cap = quota.max_priority
+    if not -cap <= priority <= cap:
+        raise SubmissionError({"priority": f"must be between {-cap} and {cap}, got {priority}"})
+    return priority
+
+
+def _time_limit(value: int | None) -> int:
+    if value is None:
+        return settings.JOB_TIME_LIMIT_DEFAULT
+    if not 1 <= value <= settings.JOB_TIME_LIMIT_MAX:
+        raise SubmissionError({"time_limit": f"must be between 1 and {settings.JOB_TIME_LIMIT_MAX} seconds"})
+    return value
+
+
+def _dependencies(user, ids: list[int]) -> list[int]:
+    if not ids:
+        return []
+    found = set(Job.objects.filter(owner=user, id__in=ids).values_list("id", flat=True))
+    missing = sorted(set(ids) - found)
+    if missing:
+        # Another user's job is "not found" too: its existence is not ours to reveal.
+        raise SubmissionError({"after": f"no such job: {', '.join(map(str, missing))}"})
+    return sorted(found)
+
+
+def submit(user, specs: list[dict], as_batch: bool = False) -> list[Job]:
+    """Store a whole batch or none of it; every job is committed before anything reaches Redis."""
+    prepared = validate_all(user, specs, as_batch)
+    with transaction.atomic():
+        return _store(user, prepared, None)
+
+
+def validate_all(user, specs: list[dict], as_batch: bool) -> list[Prepared]:
+    """Every spec checked before anything is stored; errors listed per job for a batch."""
+    largest = fleet.largest_gpu_memory(redis_client())
+    quota = Quota.objects.filter(user=user).first()
+    errors, prepared = [], []
+    for spec in specs:
+        try:
+            prepared.append(prepare(user, spec, largest, quota))
+            errors.append({})
+        except SubmissionError as exc:
+            errors.append(exc.errors)
+    if any(errors):
+        raise SubmissionError({"jobs": errors} if as_batch else errors[0])
+    return prepared
+
+
+def _store(user, prepared: list[Prepared], array: JobArray | None) -> list[Job]:
+    # The owner's row, locked, serialises this user's submissions so the quota holds under races.
+    get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+    _check_waiting_quota(user, len(prepared))
+    jobs = Job.objects.bulk_create([_row(user, p, array) for p in prepared])
+    _store_dependencies(jobs, prepared)
+    lifecycle.record_many([j.id for j in jobs], "submitted", "waiting")
+    transaction.on_commit(release_soon)
+    return jobs
+
+
+def _row(user, p: Prepared, array: JobArray | None) -> Job:
+    return Job(
+        owner=user,
+        kind=p.kind,
+        params=p.params,
+        priority=p.priority,
+        time_limit=p.time_limit,
+        memory_estimate=p.estimate.memory_bytes,
+        work_estimate=p.estimate.work,
+        array=array,
+        wait_reason="waiting for a GPU with room",
+    )
+
+
+def _store_dependencies(jobs: list[Job], prepared: list[Prepared]) -> None:
+    through = Job.after.through
+    links = [through(from_job_id=j.id, to_job_id=dep) for j, p in zip(jobs, prepared, strict=True) for dep in p.after]
+    through.objects.bulk_create(links)
+
+
+def _check_waiting_quota(user, adding: int) -> None:
+    quota = Quota.objects.filter(user=user).first()
+    cap = (quota.max_waiting if quota and quota.max_waiting else None) or settings.USER_MAX_WAITING_JOBS
+    pending = Job.objects.filter(owner=user).exclude(status__in=FINAL).count()
+    if pending + adding > cap:
+        raise SubmissionError(
+            {
+                "detail": f"quota: {pending} of your jobs have not finished and the limit is {cap}; "
+                f"this submission adds {adding}"
+            },
+            status=429,
+        )
+
+
+def expand_grid(grid: dict[str, list]) -> list[dict]:
+    """`{"n": [1, 2], "dtype": ["a"]}` -> every combination, in a stable order."""
+    if not grid:
+        raise SubmissionError({"grid": "give at least one parameter with a list of values"})
+    for name, values in grid.items():
+        if not isinstance(values, list) or not values:
+            raise SubmissionError({"grid": f"{name}: must be a non-empty list of values"})
+    names = sorted(grid)
+    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(grid[n] for n in names))]
+
+
+def submit_array(user, kind: str, base: dict, grid: dict[str, list], **common) -> tuple[JobArray, list[Job]]:
+    """One submission of a kind over a parameter grid, stored whole or not at all."""
+    points = expand_grid(grid)
+    if len(points) > settings.BATCH_MAX_JOBS:
+        raise SubmissionError({"grid": f"{len(points)} combinations; at most {settings.BATCH_MAX_JOBS}"})
+    prepared = validate_all(user, [{"kind": kind, "params": {**base, **p}, **common} for p in points], as_batch=True)
+    with transaction.atomic():
+        array = JobArray.objects.create(owner=user, kind=kind, grid=grid)
+        return array, _store(user, prepared, array)

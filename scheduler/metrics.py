@@ -1,0 +1,79 @@
+"""Prometheus metrics at /metrics, gathered when scraped: jobs from the database, GPUs from Redis.
+
+Durations and waits are histograms whose buckets live in Redis, counted by whichever process
+records a job's end, so every web and worker process reports the same cumulative figures.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.core import CollectorRegistry, GaugeMetricFamily, HistogramMetricFamily
+
+from scheduler.jobs.models import Job, Status
+from workers import fleet
+from workers.connections import redis_client
+
+BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600)
+HISTOGRAMS = {"duration": "gpuq_job_duration_seconds", "wait": "gpuq_job_wait_seconds"}
+
+
+def observe(r, name: str, seconds: float) -> None:
+    """Count one observation into the Redis-held histogram `name` (duration or wait)."""
+    key = f"gpuq:metrics:{name}"
+    with r.pipeline() as pipe:
+        for bound in BUCKETS:
+            if seconds <= bound:
+                pipe.hincrby(key, str(bound), 1)
+        pipe.hincrby(key, "count", 1)
+        pipe.hincrbyfloat(key, "sum", seconds)
+        pipe.execute()
+
+
+class Collector:
+    def collect(self):
+        r = redis_client()
+        yield self._jobs()
+        yield from self._gpus(r)
+        for name, metric in HISTOGRAMS.items():
+            yield self._histogram(r, name, metric)
+
+    def _jobs(self) -> GaugeMetricFamily:
+        g = GaugeMetricFamily("gpuq_jobs", "Jobs by status and kind", labels=["status", "kind"])
+        for row in Job.objects.values("status", "kind").annotate(n=Count("id")).order_by():
+            g.add_metric([row["status"], row["kind"]], row["n"])
+        return g
+
+    def _gpus(self, r):
+        depth = GaugeMetricFamily(
+            "gpuq_queue_depth", "Jobs held by each GPU (queued and running)", labels=["gpu", "queue"]
+        )
+        held = dict(
+            Job.objects.filter(status__in=[Status.QUEUED, Status.RUNNING])
+            .values("queue")
+            .annotate(n=Count("id"))
+            .values_list("queue", "n")
+        )
+        used = GaugeMetricFamily("gpuq_gpu_memory_used_bytes", "GPU memory in use", labels=["gpu", "host"])
+        total = GaugeMetricFamily("gpuq_gpu_memory_total_bytes", "GPU memory", labels=["gpu", "host"])
+        util = GaugeMetricFamily("gpuq_gpu_utilization_percent", "GPU utilization", labels=["gpu", "host"])
+        for s in fleet.live_snapshots(r):
+            depth.add_metric([s["uuid"], s["queue"]], held.get(s["queue"], 0))
+            used.add_metric([s["uuid"], s["host"]], s.get("memory_used") or 0)
+            total.add_metric([s["uuid"], s["host"]], s.get("memory_total") or 0)
+            util.add_metric([s["uuid"], s["host"]], s.get("utilization") or 0)
+        return depth, used, total, util
+
+    def _histogram(self, r, name: str, metric: str) -> HistogramMetricFamily:
+        raw = {k.decode(): v.decode() for k, v in r.hgetall(f"gpuq:metrics:{name}").items()}
+        buckets = [(str(b), int(raw.get(str(b), 0))) for b in BUCKETS] + [("+Inf", int(raw.get("count", 0)))]
+        return HistogramMetricFamily(
+            metric, f"Job {name} in seconds", buckets=buckets, sum_value=float(raw.get("sum", 0))
+        )
+
+
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    registry = CollectorRegistry()
+    registry.register(Collector())
+    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,334 @@
+"""The docker compose file of a GPU host, built as plain data from the list of its GPUs.
+
+`build()` is pure (GPU slots and options in, a dict out); `dump()` writes it as YAML with the shared
+parts as named anchors (`x-gpu-worker: &gpu_worker`). The command `python manage.py compose` finds the
+GPUs and writes the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from workers import gpu
+
+IMAGE = "${GPUQ_IMAGE:-gpuq:latest}"
+REDIS_URL = "redis://:${REDIS_PASSWORD:?set REDIS_PASSWORD in .env}@redis:6379/0"
+DATABASE_URL = "postgres://gpuq:${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD in .env}@postgres:5432/gpuq"
+# Passed through from .env; an empty value means the default in scheduler/settings.py. The others that
+# settings.py reads are set below (URLs, paths, the host name); tests/test_compose.py keeps the two in step.
+PASSTHROUGH = [
+    "DEBUG",
+    "CSRF_TRUSTED_ORIGINS",
+    "SITE_URL",
+    "DB_CONN_MAX_AGE",
+    "MAX_BODY_BYTES",
+    "SECURE_SSL_REDIRECT",
+    "SECURE_HSTS_SECONDS",
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS",
+    "SECURE_HSTS_PRELOAD",
+    "SESSION_COOKIE_SECURE",
+    "CSRF_COOKIE_SECURE",
+    "SUBMIT_RATE",
+    "CELERY_BROKER_URL",
+    "CACHE_URL",
+    "JOB_TIME_LIMIT_DEFAULT",
+    "JOB_TIME_LIMIT_MAX",
+    "JOB_MAX_ATTEMPTS",
+    "BATCH_MAX_JOBS",
+    "USER_MAX_WAITING_JOBS",
+    "USER_PRIORITY_MAX",
+    "STAFF_PRIORITY_MAX",
+    "ROUTER_POLICY",
+    "GPU_SLOTS",
+    "GPU_CONCURRENCY",
+    "TELEMETRY_INTERVAL",
+    "TELEMETRY_TTL",
+    "GPU_STALE_AFTER",
+    "DEAD_GPU_REQUEUE_AFTER",
+    "RELEASER_INTERVAL",
+    "DOCKER_HOST",
+    "LOG_LEVEL",
+]
+HARDENED = {"security_opt": ["no-new-privileges:true"], "cap_drop": ["ALL"]}
+LOGGING = {"driver": "json-file", "options": {"max-size": "10m", "max-file": "5"}}
+
+
+@dataclass(frozen=True)
+class GpuSlot:
+    """One worker's GPU: what Docker reserves, and what CUDA_VISIBLE_DEVICES says inside the container."""
+
+    label: str
+    device_id: str
+    visible: str
+
+    @property
+    def by_uuid(self) -> bool:
+        return not self.device_id.isdigit()
+
+
+def slots_for(values: list[str], known: list[gpu.GpuIdentity] | None) -> list[GpuSlot]:
+    """GPU slots from --gpus values (indexes or UUIDs); `known` is what NVML lists, None without NVML.
+
+    With NVML every value becomes a UUID. Without it a UUID stays a UUID, and an index is reserved by
+    index with CUDA_VISIBLE_DEVICES=0, the only GPU inside that container.
+    """
+    if len(set(values)) != len(values):
+        raise gpu.PinningError(f"--gpus names a GPU twice: {','.join(values)}")
+    slots = []
+    for position, value in enumerate(values):
+        if known is not None:
+            found = gpu.resolve_visible(value, known)
+            slots.append(GpuSlot(f"gpu{found.index}", found.uuid, found.uuid))
+        elif value.isdigit():
+            slots.append(GpuSlot(f"gpu{value}", value, "0"))
+        else:
+            slots.append(GpuSlot(f"gpu{position}", value, value))
+    if len({s.device_id for s in slots}) != len(slots):
+        raise gpu.PinningError(f"--gpus names the same GPU twice: {','.join(values)}")
+    return slots
+
+
+def build(slots: list[GpuSlot], *, host: str, worker_only: bool = False) -> dict[str, Any]:
+    """The compose document: the whole stack, or (worker_only) the workers of a second GPU host."""
+    env = app_env(host, worker_only)
+    app = {
+        "image": IMAGE,
+        "build": {"context": "..", "dockerfile": "compose/Dockerfile"},
+        "init": True,
+        "restart": "unless-stopped",
+        "logging": LOGGING,
+        **HARDENED,
+    }
+    worker = {
+        "<<": app,
+        "command": ["python", "-m", "workers"],
+        "stop_grace_period": "60s",
+        "healthcheck": _health("worker", start="120s"),
+    }
+    if not worker_only:
+        worker["depends_on"] = _after(migrate="service_completed_successfully", redis="service_healthy")
+    doc: dict[str, Any] = {"x-app-env": env, "x-app": app, "x-gpu-worker": worker, "services": {}}
+    if not worker_only:
+        doc["services"] = main_services(app, env)
+    for slot in slots:
+        doc["services"][f"worker-{slot.label}"] = gpu_worker(worker, env, slot)
+    if not worker_only:
+        doc["volumes"] = {"redis-data": {}, "postgres-data": {}, "static": {}}
+    return doc
+
+
+def app_env(host: str, worker_only: bool) -> dict[str, str]:
+    """The environment every Django/Celery process gets; a second host must name the main host's services."""
+    if worker_only:
+        urls = {
+            "REDIS_URL": "${REDIS_URL:?set REDIS_URL in .env to the main host's Redis}",
+            "DATABASE_URL": "${DATABASE_URL:?set DATABASE_URL in .env to the main host's database}",
+        }
+    else:
+        urls = {
+            "REDIS_URL": REDIS_URL,
+            "DATABASE_URL": DATABASE_URL,
+            "ALLOWED_HOSTS": "${ALLOWED_HOSTS:?set ALLOWED_HOSTS in .env to the names users reach nginx by}",
+        }
+    return {
+        **urls,
+        "SECRET_KEY": "${SECRET_KEY:?set SECRET_KEY in .env}",
+        "GPUQ_HOSTNAME": f"${{GPUQ_HOSTNAME:-{host}}}",
+        "STATIC_ROOT": "/app/staticfiles",
+        **{name: f"${{{name}:-}}" for name in PASSTHROUGH},
+    }
+
+
+def gpu_worker(worker: dict, env: dict, slot: GpuSlot) -> dict[str, Any]:
+    """One worker service that reserves exactly one GPU and sees it as its CUDA_VISIBLE_DEVICES."""
+    device = {"driver": "nvidia", "device_ids": [slot.device_id], "capabilities": ["gpu"]}
+    return {
+        "<<": worker,
+        "environment": {"<<": env, "CUDA_VISIBLE_DEVICES": slot.visible},
+        "deploy": {"resources": {"reservations": {"devices": [device]}}},
+    }
+
+
+def main_services(app: dict, env: dict) -> dict[str, Any]:
+    """Everything but the workers: Redis, PostgreSQL, the migrate step, web, releaser, Flower, nginx."""
+    return {
+        "redis": redis_service(),
+        "postgres": postgres_service(),
+        "migrate": {
+            "<<": app,
+            "restart": "no",
+            "environment": env,
+            "command": ["sh", "-c", "python manage.py migrate --noinput && python manage.py collectstatic --noinput"],
+            "volumes": ["static:/app/staticfiles"],
+            "depends_on": _after(postgres="service_healthy"),
+        },
+        "web": {
+            "<<": app,
+            "environment": env,
+            "command": [
+                "gunicorn",
+                "scheduler.wsgi:application",
+                "--bind",
+                "0.0.0.0:8000",
+                "--workers",
+                "${WEB_CONCURRENCY:-3}",
+                "--timeout",
+                "60",
+                "--forwarded-allow-ips=*",
+            ],
+            "healthcheck": _health("web"),
+            "depends_on": _after(migrate="service_completed_successfully", redis="service_healthy"),
+        },
+        "releaser": {
+            "<<": app,
+            "environment": env,
+            "command": ["python", "manage.py", "releaser"],
+            "healthcheck": _health("releaser"),
+            "depends_on": _after(migrate="service_completed_successfully", redis="service_healthy"),
+        },
+        "flower": flower_service(app, env),
+        "nginx": nginx_service(),
+    }
+
+
+def redis_service() -> dict[str, Any]:
+    password = "${REDIS_PASSWORD:?set REDIS_PASSWORD in .env}"
+    return {
+        "image": "redis:7-alpine",
+        "restart": "unless-stopped",
+        "logging": LOGGING,
+        **HARDENED,
+        # The image's entrypoint drops from root to the redis user.
+        "cap_add": ["CHOWN", "SETGID", "SETUID"],
+        "command": ["redis-server", "--requirepass", password, "--appendonly", "yes", "--appendfsync", "everysec"],
+        "environment": {"REDISCLI_AUTH": password},  # redis-cli reads it: no password in the healthcheck
+        "volumes": ["redis-data:/data"],
+        "healthcheck": _check(["CMD-SHELL", "redis-cli ping | grep -q PONG"]),
+    }
+
+
+def postgres_service() -> dict[str, Any]:
+    return {
+        "image": "postgres:16-alpine",
+        "restart": "unless-stopped",
+        "logging": LOGGING,
+        **HARDENED,
+        # The entrypoint fixes the data directory's owner and mode as root, then becomes postgres.
+        "cap_add": ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"],
+        "environment": {
+            "POSTGRES_DB": "gpuq",
+            "POSTGRES_USER": "gpuq",
+            "POSTGRES_PASSWORD": "${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD in .env}",
+        },
+        "volumes": ["postgres-data:/var/lib/postgresql/data"],
+        "healthcheck": _check(["CMD-SHELL", "pg_isready -U gpuq -d gpuq"]),
+    }
+
+
+def flower_service(app: dict, env: dict) -> dict[str, Any]:
+    # Flower reads FLOWER_<OPTION> from the environment: the password stays out of the command line.
+    auth = "${FLOWER_USER:?set FLOWER_USER in .env}:${FLOWER_PASSWORD:?set FLOWER_PASSWORD in .env}"
+    return {
+        "<<": app,
+        "environment": {"<<": env, "FLOWER_BASIC_AUTH": auth},
+        "command": ["celery", "-A", "workers.celery_app", "flower", "--url_prefix=flower", "--port=5555"],
+        "healthcheck": _health("flower"),
+        "depends_on": _after(redis="service_healthy"),
+    }
+
+
+def nginx_service() -> dict[str, Any]:
+    return {
+        "image": "nginx:1.27-alpine",
+        "restart": "unless-stopped",
+        "logging": LOGGING,
+        **HARDENED,
+        "cap_add": ["CHOWN", "SETGID", "SETUID"],  # master as root, workers as the nginx user
+        "ports": ["${HTTP_PORT:-80}:8080"],
+        "environment": {
+            "NGINX_ENVSUBST_FILTER": "^GPUQ_",
+            "GPUQ_LISTEN": "8080",
+            "GPUQ_WEB": "web:8000",
+            "GPUQ_FLOWER": "flower:5555",
+            "GPUQ_STATIC_ROOT": "/srv/static",
+            "GPUQ_MAX_BODY": "${NGINX_MAX_BODY:-8m}",
+            "GPUQ_SUBMIT_RATE": "${NGINX_SUBMIT_RATE:-10r/s}",
+            "GPUQ_SUBMIT_BURST": "${NGINX_SUBMIT_BURST:-20}",
+        },
+        "volumes": ["../nginx/templates:/etc/nginx/templates:ro", "static:/srv/static:ro"],
+        "healthcheck": _check(["CMD-SHELL", "wget -q -O /dev/null http://127.0.0.1:8080/nginx-health || exit 1"]),
+        "depends_on": {"web": {"condition": "service_healthy"}, "flower": {"condition": "service_started"}},
+    }
+
+
+def dump(doc: dict[str, Any], header: str = "") -> str:
+    """YAML text; the x- parts are written once as anchors and merged (`<<: *gpu_worker`) where used."""
+    names = {id(doc[key]): key[2:].replace("-", "_") for key in doc if key.startswith("x-")}
+    body = yaml.dump(doc, Dumper=_dumper(names), sort_keys=False, width=120)
+    return header + body
+
+
+def _dumper(names: dict[int, str]) -> type[yaml.SafeDumper]:
+    class Dumper(yaml.SafeDumper):
+        def ignore_aliases(self, data: Any) -> bool:
+            return id(data) not in names
+
+        def generate_anchor(self, node: Any) -> str:
+            for key, name in names.items():
+                if self.represented_objects.get(key) is node:
+                    return name
+            return super().generate_anchor(node)
+
+    Dumper.add_representer(dict, _represent_dict)
+    Dumper.add_representer(list, _represent_list)
+    return Dumper
+
+
+def _represent_dict(dumper: yaml.SafeDumper, data: dict) -> yaml.MappingNode:
+    node = dumper.represent_mapping("tag:yaml.org,2002:map", data)
+    for key, _ in node.value:
+        if key.value == "<<":  # a merge key, written plain: a quoted '<<' would be an ordinary key
+            key.tag = "tag:yaml.org,2002:merge"
+    return node
+
+
+def _represent_list(dumper: yaml.SafeDumper, data: list) -> yaml.SequenceNode:
+    flat = all(isinstance(item, str) for item in data)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flat)
+
+
+def header(slots: list[GpuSlot], command: str, worker_only: bool) -> str:
+    """The comment at the top of a generated file: how it was made and how each GPU is pinned."""
+    lines = [
+        f"# Generated by `{command}`.",
+        "# Edit .env; regenerate rather than edit this file by hand.",
+        "# "
+        + (
+            "Workers only, for a second GPU host: REDIS_URL and DATABASE_URL point at the main host."
+            if worker_only
+            else "The whole stack; nginx is the only published port."
+        ),
+        "# Secrets and settings come from .env next to this file (see .env.example).",
+    ]
+    for slot in slots:
+        if not slot.by_uuid:
+            lines.append(
+                f"# worker-{slot.label}: reserved by index {slot.device_id} (no NVML to read its UUID); "
+                "inside its container it is the only GPU, so CUDA_VISIBLE_DEVICES=0."
+            )
+    return "\n".join(lines) + "\n"
+
+
+def _health(role: str, start: str = "60s") -> dict[str, Any]:
+    return _check(["CMD", "python", "compose/healthcheck.py", role], start=start)
+
+
+def _check(test: list[str], start: str = "30s") -> dict[str, Any]:
+    return {"test": test, "interval": "30s", "timeout": "15s", "retries": 3, "start_period": start}
+
+
+def _after(**conditions: str) -> dict[str, dict[str, str]]:
+    return {name: {"condition": condition} for name, condition in conditions.items()}

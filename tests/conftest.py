@@ -1,0 +1,257 @@
+"""Shared fixtures: a real Redis, a cast of users, and the live system as real processes."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import redis
+import requests
+from django.contrib.auth import get_user_model
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from tests import support
+
+# Keys that belong to live workers' telemetry and Celery's queues survive between tests.
+KEPT_PREFIXES = (b"gpuq:gpu:", b"gpuq:gpus", b"gpuq:hist:", b"_kombu", b"gpu.", b"cpu.", b"unacked")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def redis_url():
+    url, proc = support.redis_url_for_tests()
+    _point_django_at(url)
+    redis.Redis.from_url(url).flushdb()
+    yield url
+    if proc:
+        proc.stop()
+
+
+def _point_django_at(url: str) -> None:
+    from django.conf import settings
+    from django.core.cache import caches
+
+    settings.REDIS_URL = settings.CELERY_BROKER_URL = url
+    settings.SECURE_SSL_REDIRECT = False  # the test client speaks plain HTTP
+    settings.CACHES["default"]["LOCATION"] = url
+    caches.__dict__.pop("settings", None)
+    from workers.celery_app import app
+    from workers.connections import redis_client
+
+    redis_client.cache_clear()
+    app.conf.broker_url = url
+    os.environ["REDIS_URL"] = url
+
+
+@pytest.fixture(autouse=True)
+def clean_redis(redis_url):
+    r = redis.Redis.from_url(redis_url)
+    stale = [k for k in r.scan_iter(count=1000) if not k.startswith(KEPT_PREFIXES)]
+    if stale:
+        r.delete(*stale)
+    yield r
+
+
+@pytest.fixture
+def r(redis_url) -> redis.Redis:
+    return redis.Redis.from_url(redis_url, decode_responses=True)
+
+
+class Cast:
+    """The users of a test: two ordinary users and one member of staff, each with an API token."""
+
+    def __init__(self):
+        User = get_user_model()
+        self.alice = User.objects.create_user("alice", password="alice-secret-pw")
+        self.bob = User.objects.create_user("bob", password="bob-secret-pw")
+        self.staff = User.objects.create_user("sam", password="sam-secret-pw", is_staff=True)
+
+    def token(self, user) -> str:
+        return Token.objects.get_or_create(user=user)[0].key
+
+    def api(self, user) -> APIClient:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {self.token(user)}")
+        return client
+
+
+@pytest.fixture
+def cast(db) -> Cast:
+    return Cast()
+
+
+@pytest.fixture
+def live_cast(transactional_db) -> Cast:
+    return Cast()
+
+
+def _env(db_url: str, redis_url: str, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="scheduler.settings",
+        DATABASE_URL=db_url,
+        REDIS_URL=redis_url,
+        DEBUG="true",
+        TELEMETRY_INTERVAL="0.5",
+        DEAD_GPU_REQUEUE_AFTER="6",
+        RELEASER_INTERVAL="0.5",
+        PYTHONUNBUFFERED="1",
+        LOG_LEVEL="INFO",
+        **extra,
+    )
+    env.pop("CELERY_BROKER_URL", None)
+    return env
+
+
+class LiveSystem:
+    """The web app under gunicorn, the releaser, and CPU workers standing in for GPUs on hosts A and B."""
+
+    def __init__(
+        self,
+        db_url: str,
+        redis_url: str,
+        hosts: tuple[str, ...] = ("hostA", "hostB"),
+        gpus: tuple[str, ...] = (),
+        **env: str,
+    ):
+        """CPU workers named after `hosts`, or with `gpus` one real GPU worker per UUID on this host."""
+        self.db_url, self.redis_url, self.extra_env = db_url, redis_url, env
+        self.worker_args = (
+            {h: ["--cpu", "--host", h] for h in hosts}
+            if not gpus
+            else {u: ["--gpu", u, "--host", "gpuhost"] for u in gpus}
+        )
+        self.hosts = set(hosts) if not gpus else {"gpuhost"}
+        self.port = support.free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.web = support.Proc(
+            "web",
+            support.gunicorn(self.port, 2),
+            self.env(),
+        )
+        self.releaser = support.Proc("releaser", [support.python(), "manage.py", "releaser"], self.env())
+        self.workers = {name: self.start_worker(name) for name in self.worker_args}
+        try:
+            support.wait_until(lambda: support.http_ok(f"{self.url}/api/schema/"), 60, "gunicorn to serve")
+            self.wait_for_gpus(len(self.workers))
+        except BaseException:
+            self.stop()  # a system that failed to start must not go on releasing jobs in later tests
+            raise
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return _env(self.db_url, self.redis_url, **{**self.extra_env, **extra})
+
+    def start_worker(self, name: str, **extra: str) -> support.Proc:
+        return support.Proc(
+            f"worker-{name}", [support.python(), "-m", "workers", *self.worker_args[name]], self.env(**extra)
+        )
+
+    def wait_for_gpus(self, n: int, timeout: float = 60) -> list[dict]:
+        from workers import fleet
+
+        r = redis.Redis.from_url(self.redis_url)
+
+        def live():
+            snaps = [s for s in fleet.live_snapshots(r) if s["host"] in self.hosts]
+            return snaps if len(snaps) >= n else None
+
+        return support.wait_until(live, timeout, f"{n} workers to publish telemetry")
+
+    def restart_worker(self, host: str) -> None:
+        self.workers[host].kill()
+        self.workers[host] = self.start_worker(host)
+        self.wait_for_gpus(len(self.workers))
+
+    def session(self, token: str) -> requests.Session:
+        s = requests.Session()
+        s.headers["Authorization"] = f"Token {token}"
+        return s
+
+    def quiesce(self) -> None:
+        """Cancel every unfinished job and wait until none runs, so the test's table flush meets no
+        worker still writing (a TRUNCATE racing a worker's update deadlocks on PostgreSQL)."""
+        from scheduler.jobs.models import FINAL, Job, Status
+
+        Job.objects.exclude(status__in=FINAL).exclude(status=Status.RUNNING).update(status=Status.CANCELLED)
+        support.wait_until(lambda: not Job.objects.filter(status=Status.RUNNING).exists(), 60, "running jobs to end")
+
+    def stop(self) -> None:
+        for proc in [self.web, self.releaser, *self.workers.values()]:
+            proc.stop()
+
+
+@pytest.fixture(scope="module")
+def live_system(django_db_setup, django_db_blocker, redis_url):
+    """Per module, so that tests which publish fake GPUs never meet live workers."""
+    from django.db import connection
+
+    system = LiveSystem(support.database_url(connection.settings_dict), redis_url)
+    yield system
+    system.stop()
+    _forget_gpus(redis_url, system.hosts)
+
+
+def _forget_gpus(redis_url: str, hosts) -> None:
+    import json
+
+    r = redis.Redis.from_url(redis_url)
+    for uuid, raw in r.hgetall("gpuq:gpus").items():
+        if json.loads(raw).get("host") in hosts:
+            r.hdel("gpuq:gpus", uuid)
+            r.delete(b"gpuq:gpu:" + uuid)
+
+
+@pytest.fixture
+def fake_gpus(redis_url):
+    """Publish telemetry of GPUs that do not exist (no worker consumes their queues); removed after."""
+    from workers import fleet
+    from workers.connections import redis_client
+
+    published: list[dict] = []
+
+    def publish(memory_gib: list[float], host: str = "fakehost", ttl: float = 60, **fields) -> list[dict]:
+        snaps = []
+        for i, gib in enumerate(memory_gib):
+            uuid = f"GPU-fa4e{i:04d}-0000-0000-0000-{host.encode().hex()[:12]:0>12}"
+            total = int(gib * 2**30)
+            snap = {
+                "host": host,
+                "uuid": uuid,
+                "name": f"Fake GPU {gib:g} GiB",
+                "index": i,
+                "bus_id": f"0000:00:{i:02x}.0",
+                "queue": f"gpu.{host}.fa4e{i:04d}",
+                "kind": "gpu",
+                "memory_total": total,
+                "memory_used": 0,
+                "memory_free": total,
+                "memory_usable": total,
+                "utilization": 0,
+                "temperature": 30,
+                "power_w": 50.0,
+                "running_job": None,
+                "healthy": True,
+                "health_reason": "",
+                "draining": False,
+                "last_seen": __import__("time").time(),
+                "processes": [],
+                **fields,
+            }
+            fleet.publish(redis_client(), snap, ttl)
+            published.append(snap)
+            snaps.append(snap)
+        return snaps
+
+    yield publish
+    r = redis.Redis.from_url(redis_url)
+    for snap in published:
+        r.hdel("gpuq:gpus", snap["uuid"])
+        r.delete(f"gpuq:gpu:{snap['uuid']}", f"gpuq:hist:{snap['uuid']}", snap["queue"])
+
+
+@pytest.fixture
+def live_env(transactional_db, redis_url) -> dict[str, str]:
+    """The environment for a process the test starts against the test database and Redis."""
+    from django.db import connection
+
+    return _env(support.database_url(connection.settings_dict), redis_url)

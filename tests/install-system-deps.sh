@@ -1,0 +1,18 @@
+#!/bin/bash
+# Installs, from Debian's packages, what the tests drive for real and the machine lacks.
+# Without root (or apt), it says what is missing; the tests that need it skip with that reason.
+set -u
+need=()
+command -v redis-server >/dev/null || need+=(redis-server)
+command -v nginx >/dev/null || need+=(nginx-light)
+command -v chromium >/dev/null || need+=(chromium)
+command -v docker-compose >/dev/null || need+=(docker-compose)
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq "${need[@]}" >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null; }
+else
+  echo "missing ${need[*]}: tests that need them will be skipped (install them as root with apt-get)" >&2
+fi
+exit 0

@@ -1,0 +1,219 @@
+"""The compose files: the committed one and generated ones, parsed by the real `docker-compose config`."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from django.core.management import CommandError, call_command
+
+from scheduler.ops import composegen
+from workers import doctor, gpu
+
+ROOT = Path(__file__).resolve().parent.parent
+COMMITTED = ROOT / "compose" / "docker-compose.yml"
+EXAMPLE_GPUS = ["GPU-3f5b2d1e-8a7c-4b1e-9d2f-6a0b1c2d3e4f", "GPU-c901ab12-3d4e-5f60-7182-93a4b5c6d7e8"]
+DOTENV = {
+    "REDIS_PASSWORD": "redis-pw",
+    "POSTGRES_PASSWORD": "pg-pw",
+    "SECRET_KEY": "s3cret",
+    "FLOWER_USER": "ops",
+    "FLOWER_PASSWORD": "flower-pw",
+    "ALLOWED_HOSTS": "gpuq.example.org",
+}
+needs_compose = pytest.mark.skipif(
+    not shutil.which("docker-compose"), reason="docker-compose (v1) not installed: apt-get install docker-compose"
+)
+no_nvml = pytest.mark.skipif(doctor.load_nvml() is not None, reason="NVML is here: indexes resolve to UUIDs")
+
+
+def uuids(n: int) -> list[str]:
+    return [f"GPU-{i:08x}-1111-2222-3333-{i:012x}" for i in range(n)]
+
+
+def compose_config(path: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    base = {"PATH": "/usr/bin:/bin", "HOME": str(path.parent)}
+    return subprocess.run(
+        ["docker-compose", "-f", str(path), "config"],
+        capture_output=True,
+        text=True,
+        env=base | (DOTENV if env is None else env),
+        cwd=path.parent,
+        timeout=60,
+    )
+
+
+def parsed(path: Path, env: dict[str, str] | None = None) -> dict:
+    out = compose_config(path, env)
+    assert out.returncode == 0, out.stderr
+    return yaml.safe_load(out.stdout)
+
+
+def generate(tmp_path: Path, gpus: list[str], *flags: str, host: str = "h1") -> Path:
+    folder = tmp_path / "compose"  # the file's relative paths (.., ../nginx) point from compose/
+    folder.mkdir(exist_ok=True)
+    path = folder / "docker-compose.yml"
+    call_command("compose", "--gpus", ",".join(gpus), "--output", str(path), "--host", host, *flags)
+    return path
+
+
+def workers(config: dict) -> dict[str, dict]:
+    return {name: s for name, s in config["services"].items() if name.startswith("worker-")}
+
+
+def test_committed_file_is_the_generators_output(tmp_path):
+    assert generate(tmp_path, EXAMPLE_GPUS, host="gpuhost1").read_text() == COMMITTED.read_text()
+
+
+@needs_compose
+@pytest.mark.parametrize("n", [1, 2, 8])
+def test_each_worker_reserves_exactly_its_own_gpu(tmp_path, n):
+    config = parsed(generate(tmp_path, uuids(n)))
+    reserved = []
+    for service in workers(config).values():
+        (device,) = service["deploy"]["resources"]["reservations"]["devices"]
+        assert device["driver"] == "nvidia" and device["capabilities"] == ["gpu"]
+        (device_id,) = device["device_ids"]
+        assert service["environment"]["CUDA_VISIBLE_DEVICES"] == device_id
+        reserved.append(device_id)
+    assert sorted(reserved) == sorted(uuids(n))
+
+
+@needs_compose
+def test_committed_file_pins_the_example_gpus_by_uuid():
+    config = parsed(COMMITTED)
+    pins = {s["environment"]["CUDA_VISIBLE_DEVICES"] for s in workers(config).values()}
+    assert pins == set(EXAMPLE_GPUS)
+    assert set(config["services"]) == {
+        "redis",
+        "postgres",
+        "migrate",
+        "web",
+        "releaser",
+        "flower",
+        "nginx",
+        "worker-gpu0",
+        "worker-gpu1",
+    }
+
+
+@needs_compose
+@no_nvml
+def test_gpus_by_index_without_nvml_see_their_gpu_as_0(tmp_path):
+    path = generate(tmp_path, ["0", "1"])
+    config = parsed(path)
+    for name, index in (("worker-gpu0", "0"), ("worker-gpu1", "1")):
+        service = config["services"][name]
+        assert service["deploy"]["resources"]["reservations"]["devices"][0]["device_ids"] == [index]
+        assert service["environment"]["CUDA_VISIBLE_DEVICES"] == "0"
+    assert "# worker-gpu1: reserved by index 1 (no NVML to read its UUID)" in path.read_text()
+
+
+@needs_compose
+def test_missing_password_stops_compose_with_its_name():
+    out = compose_config(COMMITTED, {k: v for k, v in DOTENV.items() if k != "REDIS_PASSWORD"})
+    assert out.returncode != 0
+    assert "set REDIS_PASSWORD in .env" in out.stderr
+
+
+@needs_compose
+def test_redis_requires_a_password_and_keeps_an_append_only_file():
+    redis = parsed(COMMITTED)["services"]["redis"]
+    command = " ".join(redis["command"])
+    assert "--requirepass redis-pw" in command
+    assert "--appendonly yes --appendfsync everysec" in command
+    assert redis["volumes"] == ["redis-data:/data:rw"]
+
+
+@needs_compose
+def test_every_app_process_reaches_redis_and_postgres_with_their_passwords():
+    config = parsed(COMMITTED)
+    for name in ["migrate", "web", "releaser", "flower", *workers(config)]:
+        env = config["services"][name]["environment"]
+        assert env["REDIS_URL"] == "redis://:redis-pw@redis:6379/0"
+        assert env["DATABASE_URL"] == "postgres://gpuq:pg-pw@postgres:5432/gpuq"
+
+
+@needs_compose
+def test_flower_asks_for_credentials():
+    flower = parsed(COMMITTED)["services"]["flower"]
+    assert flower["environment"]["FLOWER_BASIC_AUTH"] == "ops:flower-pw"
+    assert "--url_prefix=flower" in flower["command"]
+
+
+@needs_compose
+def test_no_service_is_privileged_or_on_the_host_network():
+    for name, service in parsed(COMMITTED)["services"].items():
+        assert not service.get("privileged"), name
+        assert service.get("network_mode") != "host", name
+        assert "no-new-privileges:true" in service["security_opt"], name
+        assert service["cap_drop"] == ["ALL"], name
+
+
+@needs_compose
+def test_only_nginx_publishes_a_port():
+    services = parsed(COMMITTED)["services"]
+    assert [name for name, s in services.items() if s.get("ports")] == ["nginx"]
+
+
+@needs_compose
+def test_long_running_services_have_healthchecks_and_start_in_order():
+    services = parsed(COMMITTED)["services"]
+    for name, service in services.items():
+        if name != "migrate":
+            assert service["healthcheck"]["test"], name
+            assert service["restart"] == "unless-stopped", name
+    assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    for name in ["web", "releaser", "worker-gpu0"]:
+        assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+        assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert services["nginx"]["depends_on"]["web"]["condition"] == "service_healthy"
+
+
+@needs_compose
+def test_worker_only_file_joins_the_main_hosts_redis_and_database(tmp_path):
+    path = generate(tmp_path, uuids(2), "--worker-only")
+    out = compose_config(path)
+    assert out.returncode != 0 and "set REDIS_URL in .env" in out.stderr
+    urls = {"REDIS_URL": "redis://:pw@main:6379/0", "DATABASE_URL": "postgres://gpuq:pw@main:5432/gpuq"}
+    config = parsed(path, DOTENV | urls)
+    assert set(config["services"]) == {"worker-gpu0", "worker-gpu1"}
+    for service in config["services"].values():
+        assert {k: service["environment"][k] for k in urls} == urls
+        assert "depends_on" not in service
+
+
+def test_every_setting_reaches_the_app_containers():
+    read = set(re.findall(r'env(?:str|bool|int|float|list)\("([A-Z_]+)"', (ROOT / "scheduler/settings.py").read_text()))
+    env = composegen.app_env("h1", worker_only=False)
+    fixed_in_image = {"GPUQ_VAR_DIR"}
+    assert read - set(env) - fixed_in_image == set()
+    example = (ROOT / ".env.example").read_text()
+    assert [name for name in sorted(read) if not re.search(rf"^#? ?{name}=", example, re.M)] == []
+
+
+def test_indexes_resolve_to_uuids_where_nvml_lists_the_gpus():
+    h200 = [
+        gpu.GpuIdentity(0, EXAMPLE_GPUS[0], "0000:00:06.0", "NVIDIA H200", 1),
+        gpu.GpuIdentity(1, EXAMPLE_GPUS[1], "0000:00:07.0", "NVIDIA H200", 1),
+    ]
+    slots = composegen.slots_for(["1", "GPU-3f5b"], h200)
+    assert [(s.label, s.device_id, s.visible) for s in slots] == [
+        ("gpu1", EXAMPLE_GPUS[1], EXAMPLE_GPUS[1]),
+        ("gpu0", EXAMPLE_GPUS[0], EXAMPLE_GPUS[0]),
+    ]
+
+
+def test_the_same_gpu_twice_is_refused(tmp_path):
+    with pytest.raises(CommandError, match="twice"):
+        generate(tmp_path, [EXAMPLE_GPUS[0], EXAMPLE_GPUS[0]])
+
+
+@no_nvml
+def test_without_nvml_or_gpus_it_says_to_pass_gpus():
+    with pytest.raises(CommandError, match="no NVML on this host.*--gpus"):
+        call_command("compose", "--output", "-")

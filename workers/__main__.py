@@ -1,0 +1,57 @@
+"""`python -m workers`: start the worker of one GPU (from CUDA_VISIBLE_DEVICES), or `--cpu`.
+
+The worker refuses to start, with a plain message, when its GPU is missing, ambiguous or not the
+one CUDA sees, or when the host's driver is older than the CUDA runtime it carries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+
+from workers import identity
+from workers.gpu import PinningError
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m workers", description=__doc__.splitlines()[0])
+    p.add_argument(
+        "--gpu",
+        default=os.environ.get("CUDA_VISIBLE_DEVICES"),
+        help="the GPU to serve: an index or a GPU UUID (default: $CUDA_VISIBLE_DEVICES)",
+    )
+    p.add_argument("--cpu", action="store_true", help="serve jobs on the CPU with NumPy (no GPU here)")
+    p.add_argument("--concurrency", type=int, default=None, help="jobs run at once (default: GPU_CONCURRENCY)")
+    p.add_argument("--host", default=os.environ.get("GPUQ_HOSTNAME") or socket.gethostname())
+    p.add_argument("--loglevel", default=os.environ.get("LOG_LEVEL", "INFO"))
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    os.environ["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"  # so a CUDA index and NVML's order agree
+    try:
+        ident = identify(args)
+    except PinningError as exc:
+        print(f"worker refuses to start: {exc}", file=sys.stderr)
+        return 2
+    identity.set_current(ident)
+    # Django and Celery come in only now, after the GPU is settled; the app module sets Django up.
+    import workers.celery_app  # noqa: F401
+    from workers import service
+
+    return service.run(ident, args.concurrency, args.loglevel)
+
+
+def identify(args: argparse.Namespace) -> identity.WorkerIdentity:
+    from workers import pinning
+
+    if args.cpu:
+        return pinning.cpu_worker(args.host)
+    return pinning.pin_worker(args.gpu, args.host)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

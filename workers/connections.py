@@ -1,0 +1,13 @@
+"""The one Redis client of a process (telemetry, leases, fair-share usage, rate limits)."""
+
+from functools import lru_cache
+
+import redis
+from django.conf import settings
+
+
+@lru_cache(maxsize=1)
+def redis_client() -> redis.Redis:
+    return redis.Redis.from_url(
+        settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5, health_check_interval=30
+    )

@@ -1,0 +1,31 @@
+"""Database writes from a worker survive a database that is away for a while."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from django.db import close_old_connections, connection
+from django.db.utils import InterfaceError, OperationalError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+RETRY_FOR_S = 300.0
+
+
+def persist(fn: Callable[..., T], *args, **kwargs) -> T:
+    """Call fn, retrying with backoff while the database is unreachable (up to RETRY_FOR_S)."""
+    deadline, delay = time.monotonic() + RETRY_FOR_S, 0.2
+    while True:
+        try:
+            close_old_connections()
+            return fn(*args, **kwargs)
+        except (OperationalError, InterfaceError) as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("database unreachable (%s); retrying in %.1f s", exc, delay)
+            connection.close()
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)

@@ -1,0 +1,111 @@
+"""The worker process around Celery: telemetry published from the main process, jobs in the pool."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+from celery.signals import worker_ready, worker_shutdown
+from django.conf import settings
+
+from scheduler.jobs.models import Job, Status
+from workers import fleet, telemetry
+from workers.celery_app import app
+from workers.connections import redis_client
+from workers.identity import WorkerIdentity
+
+log = logging.getLogger(__name__)
+_publisher: list[telemetry.Publisher] = []
+
+
+def run(ident: WorkerIdentity, concurrency: int | None, loglevel: str) -> int:
+    """Consume this GPU's queue until stopped; prefork, so hard time limits can stop a CUDA call."""
+    worker_ready.connect(lambda **_: _start_telemetry(ident), weak=False)
+    worker_shutdown.connect(lambda **_: [p.stop() for p in _publisher], weak=False)
+    app.worker_main(
+        [
+            "worker",
+            "-Q",
+            ident.queue,
+            "-n",
+            f"{ident.queue}@{ident.host}",
+            "-c",
+            str(concurrency or settings.GPU_CONCURRENCY),
+            "-P",
+            "prefork",
+            "-E",
+            "-l",
+            loglevel,
+            "--without-gossip",
+            "--without-mingle",
+        ]
+    )
+    return 0
+
+
+def _start_telemetry(ident: WorkerIdentity) -> None:
+    collect = _gpu_collector(ident) if ident.kind == "gpu" else _cpu_collector(ident)
+    publisher = telemetry.Publisher(redis_client(), collect, settings.TELEMETRY_INTERVAL, settings.TELEMETRY_TTL)
+    publisher.start()
+    _publisher.append(publisher)
+    log.info("publishing telemetry of %s every %.1f s", ident, settings.TELEMETRY_INTERVAL)
+
+
+def _gpu_collector(ident: WorkerIdentity):
+    import pynvml
+
+    from workers import gpu
+
+    gpu_ident = next(g for g in gpu.list_gpus(pynvml) if g.uuid == ident.uuid)
+    return lambda: (
+        telemetry.snapshot(
+            pynvml,
+            gpu_ident,
+            host=ident.host,
+            running_job=_running_job(ident),
+            draining=ident.uuid in fleet.draining(redis_client()),
+            our_pids=_our_pids(),
+            now=time.time(),
+        )
+        | _overrides(ident)
+    )
+
+
+def _cpu_collector(ident: WorkerIdentity):
+    from workers import gpu
+
+    cpu_ident = gpu.cpu_identity(ident.host, 0)
+    return lambda: (
+        telemetry.cpu_snapshot(
+            cpu_ident,
+            host=ident.host,
+            running_job=_running_job(ident),
+            draining=ident.uuid in fleet.draining(redis_client()),
+            now=time.time(),
+        )
+        | _overrides(ident)
+    )
+
+
+def _overrides(ident: WorkerIdentity) -> dict:
+    """Staff's drain flag and a health mark set by failing jobs win over what NVML says."""
+    reason = fleet.unhealthy(redis_client()).get(ident.uuid)
+    return {"queue": ident.queue, **({"healthy": False, "health_reason": reason} if reason else {})}
+
+
+def _running_job(ident: WorkerIdentity) -> int | None:
+    return Job.objects.filter(queue=ident.queue, status=Status.RUNNING).values_list("id", flat=True).first()
+
+
+def _our_pids() -> set[int]:
+    """This worker and its pool processes: GPU memory they hold is ours, the rest is foreign."""
+    me, pids = os.getpid(), {os.getpid()}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == me:
+                pids.add(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    return pids
