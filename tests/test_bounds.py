@@ -78,3 +78,12 @@ def test_another_users_array_is_404(cast):
     bob = cast.api(cast.bob)
     assert bob.get(f"/api/arrays/{array['id']}/").status_code == 404
     assert bob.post(f"/api/arrays/{array['id']}/cancel/").status_code == 404
+
+
+def test_a_grid_that_multiplies_past_the_batch_limit_is_refused_before_it_is_expanded(cast):
+    # Six lists of 100 values: 10**12 combinations, which would exhaust memory if expanded first.
+    grid = {f"p{i}": list(range(100)) for i in range(6)}
+    response = cast.api(cast.alice).post("/api/arrays/", {"kind": "noop", "grid": grid}, format="json")
+    assert response.status_code == 400
+    assert "1000000000000 combinations" in response.json()["grid"]
+    assert not Job.objects.exists()

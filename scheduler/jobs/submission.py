@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -168,6 +169,10 @@ def expand_grid(grid: dict[str, list]) -> list[dict]:
     for name, values in grid.items():
         if not isinstance(values, list) or not values:
             raise SubmissionError({"grid": f"{name}: must be a non-empty list of values"})
+    # Counted before expanding: a few short lists can multiply into more combinations than memory holds.
+    combinations = math.prod(len(values) for values in grid.values())
+    if combinations > settings.BATCH_MAX_JOBS:
+        raise SubmissionError({"grid": f"{combinations} combinations; at most {settings.BATCH_MAX_JOBS}"})
     names = sorted(grid)
     return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(grid[n] for n in names))]
 
@@ -175,8 +180,6 @@ def expand_grid(grid: dict[str, list]) -> list[dict]:
 def submit_array(user, kind: str, base: dict, grid: dict[str, list], **common) -> tuple[JobArray, list[Job]]:
     """One submission of a kind over a parameter grid, stored whole or not at all."""
     points = expand_grid(grid)
-    if len(points) > settings.BATCH_MAX_JOBS:
-        raise SubmissionError({"grid": f"{len(points)} combinations; at most {settings.BATCH_MAX_JOBS}"})
     prepared = validate_all(user, [{"kind": kind, "params": {**base, **p}, **common} for p in points], as_batch=True)
     with transaction.atomic():
         array = JobArray.objects.create(owner=user, kind=kind, grid=grid)
