@@ -41,14 +41,36 @@ class Client:
         return cls(url.rstrip("/"), token)
 
     def call(self, method: str, path: str, body: Any = None, params: dict | None = None) -> Any:
+        return _answer(self._send(method, path, json=body, params=params))
+
+    def download(self, path: str, dest: Path) -> int:
+        """Stream the file at `path` into `dest`, whole or not at all; its size in bytes. A 404 says the
+        server's reason (the job has no such file), not "no such job"."""
+        with self._send("GET", path, stream=True) as r:
+            if r.status_code != 200:
+                _answer(r, not_found=describe_errors(_body(r)))
+            partial = dest.with_name(f"{dest.name}.partial")
+            try:
+                with open(partial, "wb") as f:
+                    for chunk in r.iter_content(1 << 20):
+                        f.write(chunk)
+                partial.replace(dest)
+            except requests.RequestException as exc:
+                raise CliError(f"the download from {self.url} broke off: {exc}", 3) from None
+            except OSError as exc:
+                raise CliError(f"cannot write {dest}: {exc.strerror}") from None
+            finally:
+                partial.unlink(missing_ok=True)
+        return dest.stat().st_size
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         try:
-            r = requests.request(
+            return requests.request(
                 method,
                 f"{self.url}{path}",
-                json=body,
-                params=params,
                 timeout=self.timeout,
                 headers={"Authorization": f"Token {self.token}"},
+                **kwargs,
             )
         except requests.ConnectionError:
             raise CliError(
@@ -56,21 +78,24 @@ class Client:
             ) from None
         except requests.Timeout:
             raise CliError(f"the server at {self.url} did not answer within {self.timeout:.0f} s", 3) from None
-        return _answer(r)
 
 
-def _answer(r: requests.Response) -> Any:
+def _answer(r: requests.Response, not_found: str = "not found: no such job (or not yours)") -> Any:
     if r.status_code == 401:
         raise CliError("the server refused the token: check --token or GPUQ_TOKEN", 3)
     if r.status_code == 404:
-        raise CliError("not found: no such job (or not yours)", 2)
-    try:
-        body = r.json()
-    except ValueError:
-        body = r.text
+        raise CliError(not_found, 2)
+    body = _body(r)
     if r.status_code >= 400:
         raise CliError(f"refused ({r.status_code}): {describe_errors(body)}", 2 if r.status_code < 500 else 3)
     return body
+
+
+def _body(r: requests.Response) -> Any:
+    try:
+        return r.json()
+    except ValueError:
+        return r.text
 
 
 def describe_errors(body: Any, prefix: str = "") -> str:

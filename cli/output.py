@@ -6,6 +6,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -72,6 +73,12 @@ def events(job: dict, as_json: bool) -> None:
         return raw(job.get("events", []), True)
     for e in job.get("events", []):
         console.print(f"{e['at'][11:23]}  {e['status'] or '':9} {e['message']}", highlight=False)
+
+
+def downloaded(job_id: int, path: Path, size: int, as_json: bool) -> None:
+    if as_json:
+        return raw({"id": job_id, "path": str(path), "bytes": size}, True)
+    console.print(f"job {job_id}: result array saved to {path} ({size / 1024:,.1f} KiB)", highlight=False)
 
 
 def kinds(items: list[dict], as_json: bool) -> None:

@@ -3,6 +3,7 @@
 submit-job matmul --param n=4096 --wait
 submit-job --batch jobs.jsonl --wait          (one {"kind": ..., "params": {...}} a line)
 submit-job list | show ID | logs ID | cancel ID | kinds | gpus | drain UUID | resume UUID
+submit-job result ID -o out.npy               (the job's result array, for numpy.load)
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from cli import output
 from cli.client import Client, CliError
 
-COMMANDS = ("list", "show", "logs", "cancel", "kinds", "gpus", "drain", "resume", "array-cancel")
+COMMANDS = ("list", "show", "logs", "result", "cancel", "kinds", "gpus", "drain", "resume", "array-cancel")
 FINAL = {"succeeded", "failed", "cancelled"}
 
 
@@ -24,7 +25,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
         prog="submit-job", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("what", nargs="?", help="a job kind to submit, or one of: " + ", ".join(COMMANDS))
-    p.add_argument("target", nargs="?", help="a job id (show, logs, cancel) or a GPU UUID (drain, resume)")
+    p.add_argument("target", nargs="?", help="a job id (show, logs, result, cancel) or a GPU UUID (drain, resume)")
     p.add_argument("--param", "-p", action="append", default=[], metavar="NAME=VALUE")
     p.add_argument(
         "--array",
@@ -42,6 +43,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--status", help="list: only jobs in this status")
     p.add_argument("--kind", help="list: only jobs of this kind")
     p.add_argument("--limit", type=int, default=20, help="list: how many")
+    p.add_argument("--output", "-o", type=Path, help="result: the file to write (default job-ID.npy)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--url", help="server URL (default $GPUQ_URL)")
     p.add_argument("--token", help="API token (default $GPUQ_TOKEN)")
@@ -91,7 +93,7 @@ def submit(client: Client, args: argparse.Namespace) -> list[dict]:
 
 def command(client: Client, args: argparse.Namespace) -> int:
     what, target = args.what, args.target
-    if what in ("show", "logs", "cancel", "drain", "resume", "array-cancel") and not target:
+    if what in ("show", "logs", "result", "cancel", "drain", "resume", "array-cancel") and not target:
         raise CliError(f"`submit-job {what}` needs {'a GPU UUID' if what in ('drain', 'resume') else 'an id'}")
     if what == "list":
         query = {k: v for k, v in (("status", args.status), ("kind", args.kind)) if v}
@@ -100,6 +102,10 @@ def command(client: Client, args: argparse.Namespace) -> int:
         output.job_detail(client.call("GET", f"/api/jobs/{parse_id(target)}/"), args.json)
     elif what == "logs":
         output.events(client.call("GET", f"/api/jobs/{parse_id(target)}/"), args.json)
+    elif what == "result":
+        job_id = parse_id(target)
+        dest = args.output or Path(f"job-{job_id}.npy")
+        output.downloaded(job_id, dest, fetch_result(client, job_id, dest), args.json)
     elif what == "cancel":
         output.jobs_table([client.call("POST", f"/api/jobs/{parse_id(target)}/cancel/")], args.json)
     elif what == "array-cancel":
@@ -111,6 +117,14 @@ def command(client: Client, args: argparse.Namespace) -> int:
     else:
         output.gpus([client.call("POST", f"/api/gpus/{target}/{what}/", {})], args.json)
     return 0
+
+
+def fetch_result(client: Client, job_id: int, dest: Path) -> int:
+    """Download the job's result array into `dest`; its size. A failed or cancelled job exits 1."""
+    job = client.call("GET", f"/api/jobs/{job_id}/")
+    if job["status"] in ("failed", "cancelled"):
+        raise CliError(f"job {job_id} {job['status']}: it has no result array", 1)
+    return client.download(f"/api/jobs/{job_id}/result.npy", dest)
 
 
 def wait(client: Client, jobs: list[dict], quiet: bool) -> list[dict]:

@@ -1,7 +1,8 @@
 """What a job kind is: a parameter schema, an estimate of what it needs, and one array function.
 
 A kind's `run(xp, **params)` is written once against the array module `xp` (CuPy on a GPU, NumPy
-elsewhere) and returns a small JSON-able summary; the worker adds timing and GPU facts around it.
+elsewhere) and returns a small JSON-able summary, or an `Output` when it also hands back its result array
+(which the worker saves as a `.npy` file for download); the worker adds timing and GPU facts around it.
 """
 
 from __future__ import annotations
@@ -43,12 +44,20 @@ class Estimate:
 
 
 @dataclass(frozen=True)
+class Output:
+    """What a kind's run hands back when it has a result array: the summary, and the array on `xp`."""
+
+    summary: dict[str, Any]
+    array: Any = None
+
+
+@dataclass(frozen=True)
 class JobKind:
     name: str
     title: str
     params: tuple[Param, ...]
     estimate: Callable[..., Estimate]  # estimate(**params)
-    run: Callable[..., dict[str, Any]]  # run(xp, **params) -> summary
+    run: Callable[..., dict[str, Any] | Output]  # run(xp, **params) -> summary, or Output with its array
     staff_only: bool = False
     description: str = ""
     tags: tuple[str, ...] = field(default_factory=tuple)

@@ -7,7 +7,7 @@ from typing import Any
 
 from gpu_tasks import costs
 from gpu_tasks.arrays import matrices, summarize
-from gpu_tasks.base import Estimate, JobKind, Param
+from gpu_tasks.base import Estimate, JobKind, Output, Param
 from gpu_tasks.params import SEED, dtype_param
 
 
@@ -17,13 +17,13 @@ def estimate_matmul(*, n: int, dtype: str, repeat: int, **_: Any) -> Estimate:
     return Estimate(3 * size + costs.OVERHEAD_BYTES, costs.generating(2 * n * n) + repeat * costs.gemm(n, dtype))
 
 
-def run_matmul(xp: ModuleType, *, n: int, dtype: str, seed: int, repeat: int) -> dict[str, Any]:
-    """C = A @ B of seeded uniform matrices, `repeat` times into the same output."""
+def run_matmul(xp: ModuleType, *, n: int, dtype: str, seed: int, repeat: int) -> Output:
+    """C = A @ B of seeded uniform matrices, `repeat` times into the same output; C is the result array."""
     a, b = matrices(xp, n, dtype, seed)
     c = xp.empty((n, n), dtype=dtype)
     for _ in range(repeat):
         xp.matmul(a, b, out=c)
-    return {**summarize(xp, c), "flops": 2 * n**3 * repeat}
+    return Output({**summarize(xp, c), "flops": 2 * n**3 * repeat}, c)
 
 
 MATMUL = JobKind(
@@ -37,7 +37,7 @@ MATMUL = JobKind(
     ),
     estimate=estimate_matmul,
     run=run_matmul,
-    description="Multiplies two seeded n x n matrices; returns the product's checksum and norm.",
+    description="Multiplies two seeded n x n matrices; returns the product (.npy), its checksum and norm.",
     tags=("compute", "benchmark"),
 )
 

@@ -18,11 +18,21 @@ from typing import Any
 import numpy
 
 from gpu_tasks.arrays import is_gpu, sync
-from gpu_tasks.base import JobKind
+from gpu_tasks.base import JobKind, Output
 from gpu_tasks.params import validate
 from gpu_tasks.registry import KINDS, get_kind
 
-__all__ = ["array_module", "sync", "execute", "classify_error", "free_memory_pool", "warm_up", "smallest", "backend"]
+__all__ = [
+    "array_module",
+    "sync",
+    "execute",
+    "produce",
+    "classify_error",
+    "free_memory_pool",
+    "warm_up",
+    "smallest",
+    "backend",
+]
 
 log = logging.getLogger(__name__)
 
@@ -86,23 +96,28 @@ def backend(xp: ModuleType) -> str:
 
 def execute(kind_name: str, params: dict[str, Any], xp: ModuleType) -> dict[str, Any]:
     """Run a kind on already validated params; its summary plus `gpu_time_s` and `backend`."""
+    return produce(kind_name, params, xp).summary
+
+
+def produce(kind_name: str, params: dict[str, Any], xp: ModuleType) -> Output:
+    """`execute`, keeping the kind's result array (None where it has none) for the worker to save."""
     kind = get_kind(kind_name)
-    summary, seconds = _timed(xp, lambda: _run(kind.run, xp, params))
-    return {**summary, "gpu_time_s": seconds, "backend": backend(xp)}
+    output, seconds = _timed(xp, lambda: _run(kind.run, xp, params))
+    return Output({**output.summary, "gpu_time_s": seconds, "backend": backend(xp)}, output.array)
 
 
-def _run(run: Callable[..., dict[str, Any]], xp: ModuleType, params: dict[str, Any]) -> dict[str, Any]:
+def _run(run: Callable[..., dict[str, Any] | Output], xp: ModuleType, params: dict[str, Any]) -> Output:
     try:
-        summary = run(xp, **params)
+        returned = run(xp, **params)
         sync(xp)
-        return summary
+        return returned if isinstance(returned, Output) else Output(returned)
     except BaseException as exc:
         # The traceback's frames hold the job's arrays: drop their locals so the pool can free them.
         traceback.clear_frames(exc.__traceback__)
         raise
 
 
-def _timed(xp: ModuleType, fn: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], float]:
+def _timed(xp: ModuleType, fn: Callable[[], Output]) -> tuple[Output, float]:
     """fn() and its duration: between CUDA events on a GPU, by the host clock on NumPy."""
     if not is_gpu(xp):
         started = time.perf_counter()

@@ -7,7 +7,7 @@ from typing import Any
 
 from gpu_tasks import costs
 from gpu_tasks.arrays import summarize, uniform
-from gpu_tasks.base import Estimate, JobKind, Param
+from gpu_tasks.base import Estimate, JobKind, Output, Param
 from gpu_tasks.params import SEED, dtype_param
 
 ALPHA = 0.2  # diffusion number; the explicit scheme is stable up to 0.25
@@ -27,14 +27,14 @@ def diffuse(u: Any, out: Any) -> None:
     out[1:-1, 1:-1] = c + ALPHA * (u[:-2, 1:-1] + u[2:, 1:-1] + u[1:-1, :-2] + u[1:-1, 2:] - 4 * c)
 
 
-def run_stencil(xp: ModuleType, *, n: int, steps: int, dtype: str, seed: int) -> dict[str, Any]:
-    """Diffuse a seeded n x n temperature field for `steps` steps."""
+def run_stencil(xp: ModuleType, *, n: int, steps: int, dtype: str, seed: int) -> Output:
+    """Diffuse a seeded n x n temperature field for `steps` steps; the final field is the result array."""
     u = uniform(xp, (n, n), seed, 0, dtype)
     v = u.copy()
     for _ in range(steps):
         diffuse(u, v)
         u, v = v, u
-    return {**summarize(xp, u), "steps": steps}
+    return Output({**summarize(xp, u), "steps": steps}, u)
 
 
 def estimate_nbody(*, bodies: int, steps: int, dtype: str, **_: Any) -> Estimate:
@@ -50,15 +50,16 @@ def accelerations(xp: ModuleType, pos: Any) -> Any:
     return (d * inv[:, :, None]).sum(axis=1) / pos.shape[0]
 
 
-def run_nbody(xp: ModuleType, *, bodies: int, steps: int, dtype: str, seed: int) -> dict[str, Any]:
-    """Symplectic Euler steps of seeded bodies starting at rest in the unit cube."""
+def run_nbody(xp: ModuleType, *, bodies: int, steps: int, dtype: str, seed: int) -> Output:
+    """Symplectic Euler steps of seeded bodies starting at rest in the unit cube; the result array is the
+    final state, shape (2, bodies, 3): positions, then velocities."""
     pos = uniform(xp, (bodies, 3), seed, 0, dtype)
     vel = xp.zeros_like(pos)
     for _ in range(steps):
         vel += DT * accelerations(xp, pos)
         pos += DT * vel
     kinetic = 0.5 * float((vel.astype(xp.float64) ** 2).sum()) / bodies
-    return {**summarize(xp, pos), "steps": steps, "kinetic_energy": kinetic}
+    return Output({**summarize(xp, pos), "steps": steps, "kinetic_energy": kinetic}, xp.stack([pos, vel]))
 
 
 STENCIL = JobKind(
@@ -72,7 +73,7 @@ STENCIL = JobKind(
     ),
     estimate=estimate_stencil,
     run=run_stencil,
-    description="Explicit 2-D heat diffusion on a seeded grid; returns the final grid's checksum and norm.",
+    description="Explicit 2-D heat diffusion on a seeded grid; returns the final grid (.npy), its checksum and norm.",
     tags=("simulation",),
 )
 
@@ -87,7 +88,7 @@ NBODY = JobKind(
     ),
     estimate=estimate_nbody,
     run=run_nbody,
-    description="Direct-sum softened gravity of seeded bodies; returns positions' checksum and kinetic energy.",
+    description="Direct-sum gravity of seeded bodies; positions' checksum, kinetic energy, final state (.npy).",
     tags=("simulation",),
 )
 

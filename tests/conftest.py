@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 import redis
@@ -183,12 +185,21 @@ class LiveSystem:
 @pytest.fixture(scope="module")
 def live_system(django_db_setup, django_db_blocker, redis_url):
     """Per module, so that tests which publish fake GPUs never meet live workers."""
+    with running_system(redis_url) as system:
+        yield system
+
+
+@contextmanager
+def running_system(redis_url: str, **options) -> Iterator[LiveSystem]:
+    """A LiveSystem on the test database (`options` as LiveSystem takes them), stopped and forgotten after."""
     from django.db import connection
 
-    system = LiveSystem(support.database_url(connection.settings_dict), redis_url)
-    yield system
-    system.stop()
-    _forget_gpus(redis_url, system.hosts)
+    system = LiveSystem(support.database_url(connection.settings_dict), redis_url, **options)
+    try:
+        yield system
+    finally:
+        system.stop()
+        _forget_gpus(redis_url, system.hosts)
 
 
 def _forget_gpus(redis_url: str, hosts) -> None:

@@ -12,7 +12,7 @@ from gpu_tasks import runtime
 from scheduler.jobs import lifecycle
 from scheduler.jobs.models import Job, Status
 from scheduler.jobs.release import release_soon
-from workers import identity, lease, pool
+from workers import identity, lease, pool, results
 from workers.celery_app import app
 from workers.connections import redis_client
 from workers.persist import persist
@@ -60,8 +60,9 @@ def execute(job: Job) -> Outcome:
     """Run the job's kind on this worker's array module and describe what happened."""
     xp = pool.array_module()
     try:
-        result = runtime.execute(job.kind, job.params, xp)
-        return Outcome(Status.SUCCEEDED, result={**result, "pci_bus_id": pool.seen_bus_id()})
+        output = runtime.produce(job.kind, job.params, xp)
+        saved = results.save(job.id, output.array, xp)
+        return Outcome(Status.SUCCEEDED, result={**output.summary, "pci_bus_id": pool.seen_bus_id(), **saved})
     except SoftTimeLimitExceeded:
         runtime.free_memory_pool(xp)
         return Outcome(

@@ -3,10 +3,13 @@
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from scheduler.jobs.results import NoResultFile
 from scheduler.jobs.submission import SubmissionError
 
 
 def handle(exc, context):
     if isinstance(exc, SubmissionError):
         return Response(exc.errors, status=exc.status)
+    if isinstance(exc, NoResultFile):
+        return Response({"detail": str(exc)}, status=404)
     return exception_handler(exc, context)

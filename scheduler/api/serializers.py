@@ -3,6 +3,7 @@
 from django.conf import settings
 from rest_framework import serializers
 
+from scheduler.jobs import results
 from scheduler.jobs.models import Job, JobArray, JobEvent
 from scheduler.jobs.visibility import ahead_of
 
@@ -71,6 +72,7 @@ class JobSerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username", read_only=True)
     after = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
     gpu_seconds = serializers.FloatField(read_only=True, allow_null=True)
+    result_url = serializers.SerializerMethodField(help_text="where the result array downloads as .npy, or null")
 
     class Meta:
         model = Job
@@ -90,8 +92,12 @@ class JobSerializer(serializers.ModelSerializer):
             "started_at",
             "finished_at",
             "gpu_seconds",
+            "result_url",
         ]
         read_only_fields = fields
+
+    def get_result_url(self, job: Job) -> str | None:
+        return results.url(job)
 
 
 class JobDetailSerializer(JobSerializer):
@@ -151,6 +157,10 @@ class HistoryPointSerializer(serializers.Serializer):
 
 class CountsSerializer(serializers.Serializer):
     counts = serializers.DictField(child=serializers.IntegerField(), help_text="status -> jobs")
+
+
+class DetailSerializer(serializers.Serializer):
+    detail = serializers.CharField()
 
 
 class DrainSerializer(serializers.Serializer):

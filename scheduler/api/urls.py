@@ -7,6 +7,7 @@ urlpatterns = [
     path("jobs/batch/", views.submit_batch, name="api-batch"),
     path("jobs/<int:pk>/", views.JobDetail.as_view(), name="api-job"),
     path("jobs/<int:pk>/cancel/", views.cancel_job, name="api-cancel"),
+    path("jobs/<int:pk>/result.npy", views.job_result, name="api-job-result"),
     path("arrays/", views.submit_array, name="api-arrays"),
     path("arrays/<int:pk>/", views.ArrayDetail.as_view(), name="api-array"),
     path("arrays/<int:pk>/cancel/", views.cancel_array, name="api-array-cancel"),

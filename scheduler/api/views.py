@@ -1,7 +1,9 @@
 """The REST API: short views; the work is in scheduler.jobs and workers."""
 
 from django.db.models import QuerySet
+from django.http import FileResponse
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.decorators import api_view, permission_classes, throttle_classes
@@ -12,7 +14,7 @@ from rest_framework.throttling import UserRateThrottle
 from gpu_tasks.params import json_schema
 from gpu_tasks.registry import KINDS
 from scheduler.api import serializers as s
-from scheduler.jobs import control, submission
+from scheduler.jobs import control, results, submission
 from scheduler.jobs.models import Job, JobArray, Status
 from scheduler.jobs.visibility import visible_arrays, visible_jobs
 
@@ -46,6 +48,14 @@ class JobDetail(generics.RetrieveAPIView):
 
     def get_queryset(self) -> QuerySet[Job]:
         return visible_jobs(self.request.user).prefetch_related("events", "after")
+
+
+@extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, 404: s.DetailSerializer})
+@api_view(["GET"])
+def job_result(request, pk: int):
+    """The job's result array as a NumPy `.npy` file (`numpy.load` reads it)."""
+    job = get_object_or_404(visible_jobs(request.user), pk=pk)
+    return FileResponse(results.stored(job).open("rb"), as_attachment=True, filename=f"job-{job.id}.npy")
 
 
 @extend_schema(request=s.BatchSerializer, responses={201: s.JobBriefSerializer(many=True)})

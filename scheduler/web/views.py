@@ -6,7 +6,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect, render
 
 from gpu_tasks.registry import KINDS
-from scheduler.jobs import control, submission
+from scheduler.jobs import control, results, submission
 from scheduler.jobs.models import FINAL, Status
 from scheduler.jobs.visibility import ahead_of, visible_arrays, visible_jobs
 
@@ -105,7 +105,8 @@ def job_page(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST" and "cancel" in request.POST:
         control.cancel(job, by=request.user.username)
         return redirect("job", pk=job.id)
-    return render(request, "web/job.html", {"job": job, "events": job.events.all(), "ahead": ahead_of(job)})
+    context = {"job": job, "events": job.events.all(), "ahead": ahead_of(job), "result_url": results.url(job)}
+    return render(request, "web/job.html", context)
 
 
 @login_required

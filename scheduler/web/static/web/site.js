@@ -23,6 +23,8 @@
       set("ahead", j.ahead ? `· behind ${j.ahead.jobs} waiting jobs` +
         (j.ahead.higher_priority ? ` (${j.ahead.higher_priority} of higher priority)` : "") : "");
       set("result", j.result ? JSON.stringify(j.result, null, 1) : "—");
+      document.getElementById("download").hidden = !j.result_url;
+      if (j.result_url) document.getElementById("result-npy").href = j.result_url;
       set("error", j.error || "");
       const ol = document.getElementById("events");
       ol.replaceChildren(...j.events.map((e) => {
