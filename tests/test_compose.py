@@ -155,6 +155,14 @@ def test_no_service_is_privileged_or_on_the_host_network():
 
 
 @needs_compose
+def test_web_and_every_worker_share_the_results_volume():
+    services = parsed(COMMITTED)["services"]
+    for name in ["web", *workers({"services": services})]:
+        assert "results:/app/var/results:rw" in services[name]["volumes"], name
+        assert services[name]["environment"]["RESULTS_DIR"] == "/app/var/results", name
+
+
+@needs_compose
 def test_only_nginx_publishes_a_port():
     services = parsed(COMMITTED)["services"]
     assert [name for name, s in services.items() if s.get("ports")] == ["nginx"]

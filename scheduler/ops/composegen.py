@@ -41,6 +41,7 @@ PASSTHROUGH = [
     "USER_MAX_WAITING_JOBS",
     "USER_PRIORITY_MAX",
     "STAFF_PRIORITY_MAX",
+    "RESULT_MAX_BYTES",
     "ROUTER_POLICY",
     "GPU_SLOTS",
     "GPU_CONCURRENCY",
@@ -54,6 +55,9 @@ PASSTHROUGH = [
 ]
 HARDENED = {"security_opt": ["no-new-privileges:true"], "cap_drop": ["ALL"]}
 LOGGING = {"driver": "json-file", "options": {"max-size": "10m", "max-file": "5"}}
+# Workers write result arrays (.npy) here and the web app serves them: both mount the one volume.
+RESULTS_DIR = "/app/var/results"
+RESULTS_VOLUME = f"results:{RESULTS_DIR}"
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,7 @@ def build(slots: list[GpuSlot], *, host: str, worker_only: bool = False) -> dict
         "<<": app,
         "command": ["python", "-m", "workers"],
         "stop_grace_period": "60s",
+        "volumes": [RESULTS_VOLUME],
         "healthcheck": _health("worker", start="120s"),
     }
     if not worker_only:
@@ -115,8 +120,9 @@ def build(slots: list[GpuSlot], *, host: str, worker_only: bool = False) -> dict
         doc["services"] = main_services(app, env)
     for slot in slots:
         doc["services"][f"worker-{slot.label}"] = gpu_worker(worker, env, slot)
-    if not worker_only:
-        doc["volumes"] = {"redis-data": {}, "postgres-data": {}, "static": {}}
+    doc["volumes"] = (
+        {"results": {}} if worker_only else {"redis-data": {}, "postgres-data": {}, "static": {}, "results": {}}
+    )
     return doc
 
 
@@ -138,6 +144,7 @@ def app_env(host: str, worker_only: bool) -> dict[str, str]:
         "SECRET_KEY": "${SECRET_KEY:?set SECRET_KEY in .env}",
         "GPUQ_HOSTNAME": f"${{GPUQ_HOSTNAME:-{host}}}",
         "STATIC_ROOT": "/app/staticfiles",
+        "RESULTS_DIR": RESULTS_DIR,
         **{name: f"${{{name}:-}}" for name in PASSTHROUGH},
     }
 
@@ -179,6 +186,7 @@ def main_services(app: dict, env: dict) -> dict[str, Any]:
                 "60",
                 "--forwarded-allow-ips=*",
             ],
+            "volumes": [RESULTS_VOLUME],
             "healthcheck": _health("web"),
             "depends_on": _after(migrate="service_completed_successfully", redis="service_healthy"),
         },
