@@ -2,6 +2,7 @@
 
 import shutil
 
+import numpy as np
 import pytest
 
 from tests import support
@@ -51,6 +52,14 @@ def test_a_job_submitted_in_the_form_shows_up_finished_on_its_page(live_system, 
     page.wait_for_url("**/jobs/*/")
     page.wait_for_function("document.getElementById('status').textContent === 'succeeded'", timeout=60000)
     assert "checksum" in page.inner_text("#result")
+    link = page.locator("#result-npy")
+    assert link.is_visible() and link.inner_text() == "Download result (.npy)"
+    job_id = page.url.rstrip("/").rsplit("/", 1)[1]
+    assert link.get_attribute("href") == f"/api/jobs/{job_id}/result.npy"
+    with page.expect_download() as download:  # with the page's session, as a user's click would
+        link.click()
+    assert download.value.suggested_filename == f"job-{job_id}.npy"
+    assert np.load(download.value.path()).shape == (128, 128)
     page.screenshot(path=str(support.ARTIFACTS / "job-page.png"), full_page=True)
 
 
