@@ -180,6 +180,26 @@ def test_flower_needs_credentials(stack):
     assert requests.get(f"{stack['base']}/flower/", auth=("ops", "flower-pw"), timeout=10).status_code == 200
 
 
+@pytest.mark.slow
+def test_flowers_api_through_nginx_lists_the_live_workers_by_host_and_gpu(stack, live_system, transactional_db):
+    """Flower as `make run` and compose start it (basic auth, /flower prefix) sees the live CPU workers.
+    `transactional_db`: pytest-django creates the test database that the workers use only for tests asking for one."""
+    snaps = live_system.wait_for_gpus(2)
+    url = f"{stack['base']}/flower/api/workers"
+    assert requests.get(url, timeout=10).status_code == 401
+    assert requests.get(url, auth=("ops", "wrong"), timeout=10).status_code == 401
+    queues = {f"{s['queue']}@{s['host']}": s["queue"] for s in snaps}  # a worker's node name is queue@host
+
+    def listed() -> dict | None:
+        r = requests.get(url, params={"refresh": "1"}, auth=("ops", "flower-pw"), timeout=30)
+        return r.json() if r.status_code == 200 and set(queues) <= set(r.json()) else None
+
+    workers = support.wait_until(listed, 60, "Flower to list the live workers", every=1)
+    for name, queue in queues.items():
+        assert [q["name"] for q in workers[name]["active_queues"]] == [queue]
+    assert {s["host"] for s in snaps} == {"hostA", "hostB"}
+
+
 def test_container_healthchecks_pass_against_live_web_and_flower(stack):
     for role, port in (("web", stack["web_port"]), ("flower", stack["flower_port"])):
         out = subprocess.run(
