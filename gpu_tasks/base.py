@@ -35,6 +35,7 @@ class Param:
     maximum: float | None = None
     choices: tuple[Any, ...] | None = None
     help: str = ""
+    check: Callable[[Any], str | None] | None = None  # a further rule: the error message, or None when fine
 
 
 @dataclass(frozen=True)
@@ -61,3 +62,5 @@ class JobKind:
     staff_only: bool = False
     description: str = ""
     tags: tuple[str, ...] = field(default_factory=tuple)
+    # "array": `run` computes on the worker's array module; "container": the worker runs an image instead.
+    runs_in: str = "array"

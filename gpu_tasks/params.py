@@ -54,6 +54,9 @@ def _clean(p: Param, raw: dict) -> Any:
     value = _typed(p, raw[p.name])
     if not _allowed(p, value):
         raise _Invalid(f"must be {describe(p)}, got {_shown(raw[p.name])}")
+    problem = p.check(value) if p.check else None
+    if problem:
+        raise _Invalid(problem)
     return value
 
 

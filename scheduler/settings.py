@@ -176,8 +176,13 @@ DEAD_GPU_REQUEUE_AFTER = envfloat("DEAD_GPU_REQUEUE_AFTER", 20.0)
 RELEASER_INTERVAL = envfloat("RELEASER_INTERVAL", 1.0)
 HOSTNAME = envstr("GPUQ_HOSTNAME", socket.gethostname())
 
-# Container jobs
+# Container jobs: the engine (in compose, a socket proxy: the raw socket is root on the host) and the
+# limits every job container gets. The user must not be root inside: a GPU container sees host devices.
 DOCKER_HOST = envstr("DOCKER_HOST", "unix:///var/run/docker.sock")
+CONTAINER_USER = envstr("CONTAINER_USER", "65534:65534")
+CONTAINER_MEMORY = envstr("CONTAINER_MEMORY", "16g")
+CONTAINER_PIDS_LIMIT = envint("CONTAINER_PIDS_LIMIT", 1024)
+CONTAINER_LOG_MAX_LINES = envint("CONTAINER_LOG_MAX_LINES", 5000)
 
 LOGGING = {
     "version": 1,

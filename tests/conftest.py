@@ -266,3 +266,16 @@ def live_env(transactional_db, redis_url) -> dict[str, str]:
     from django.db import connection
 
     return _env(support.database_url(connection.settings_dict), redis_url)
+
+
+@pytest.fixture(scope="session")
+def container_engine():
+    """A real container engine with the test image; the tests skip, saying why, where none can be had."""
+    from tests import engine
+
+    try:
+        running = engine.start()
+    except engine.Unavailable as exc:
+        pytest.skip(str(exc))
+    yield running
+    running.stop()

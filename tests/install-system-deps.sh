@@ -7,6 +7,10 @@ command -v redis-server >/dev/null || need+=(redis-server)
 command -v nginx >/dev/null || need+=(nginx-light)
 command -v chromium >/dev/null || need+=(chromium)
 command -v docker-compose >/dev/null || need+=(docker-compose)
+# Container jobs run against Podman's Docker API service; the test image is a static busybox.
+command -v podman >/dev/null || need+=(podman)
+command -v runc >/dev/null || need+=(runc)
+ldd "$(command -v busybox || echo /nonexistent)" 2>&1 | grep -q "not a dynamic" || need+=(busybox-static)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "installing ${need[*]}"

@@ -76,10 +76,12 @@ class Proc:
 
 
 def redis_url_for_tests() -> tuple[str, Proc | None]:
-    """DB 11 of the Redis on 127.0.0.1:6379, or a redis-server of our own where none runs."""
+    """DB 11 (GPUQ_TEST_REDIS_DB) of the Redis on 127.0.0.1:6379, or a redis-server of our own where none runs.
+    Two test runs at once on one machine need two DB numbers (and two DATABASE_URL names)."""
+    db = int(os.environ.get("GPUQ_TEST_REDIS_DB", "11"))
     try:
         redis.Redis(port=6379, socket_connect_timeout=1).ping()
-        return "redis://127.0.0.1:6379/11", None
+        return f"redis://127.0.0.1:6379/{db}", None
     except redis.RedisError:
         pass
     if not shutil.which("redis-server"):
@@ -91,7 +93,7 @@ def redis_url_for_tests() -> tuple[str, Proc | None]:
         ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", data, "--save", "", "--appendonly", "no"],
         dict(os.environ),
     )
-    url = f"redis://127.0.0.1:{port}/11"
+    url = f"redis://127.0.0.1:{port}/{db}"
     wait_until(lambda: _pings(url), 10, "redis-server to start")
     return url, proc
 

@@ -98,6 +98,7 @@ def test_committed_file_pins_the_example_gpus_by_uuid():
         "nginx",
         "worker-gpu0",
         "worker-gpu1",
+        "docker-proxy",
     }
 
 
@@ -189,10 +190,10 @@ def test_worker_only_file_joins_the_main_hosts_redis_and_database(tmp_path):
     assert out.returncode != 0 and "set REDIS_URL in .env" in out.stderr
     urls = {"REDIS_URL": "redis://:pw@main:6379/0", "DATABASE_URL": "postgres://gpuq:pw@main:5432/gpuq"}
     config = parsed(path, DOTENV | urls)
-    assert set(config["services"]) == {"worker-gpu0", "worker-gpu1"}
-    for service in config["services"].values():
+    assert set(config["services"]) == {"worker-gpu0", "worker-gpu1", "docker-proxy"}
+    for service in workers(config).values():
         assert {k: service["environment"][k] for k in urls} == urls
-        assert "depends_on" not in service
+        assert set(service["depends_on"]) == {"docker-proxy"}  # the main host's services are not here
 
 
 def test_every_setting_reaches_the_app_containers():
@@ -225,3 +226,28 @@ def test_the_same_gpu_twice_is_refused(tmp_path):
 def test_without_nvml_or_gpus_it_says_to_pass_gpus():
     with pytest.raises(CommandError, match="no NVML on this host.*--gpus"):
         call_command("compose", "--output", "-")
+
+
+@needs_compose
+def test_workers_reach_the_engine_only_through_the_socket_proxy():
+    services = parsed(COMMITTED)["services"]
+    proxy = services["docker-proxy"]
+    assert proxy["volumes"] == ["/var/run/docker.sock:/var/run/docker.sock:ro"]
+    assert set(proxy["networks"]) == {"engine"} and parsed(COMMITTED)["networks"]["engine"]["internal"]
+    assert {k for k, v in proxy["environment"].items() if v == "1"} == {
+        "CONTAINERS",
+        "IMAGES",
+        "INFO",
+        "VERSION",
+        "PING",
+        "POST",
+    }
+    assert proxy["environment"]["EXEC"] == "0" and proxy["environment"]["BUILD"] == "0"
+    for name, service in services.items():
+        assert name == "docker-proxy" or not any("docker.sock" in v for v in service.get("volumes", [])), name
+    for name, worker in workers({"services": services}).items():
+        assert worker["environment"]["DOCKER_HOST"] == "tcp://docker-proxy:2375", name
+        assert "engine" in worker["networks"], name
+    assert "engine" not in services["web"].get("networks", {}) and "engine" not in services["flower"].get(
+        "networks", {}
+    )

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests import support
-from workers import doctor, gpu
+from workers import doctor, engine_checks, gpu
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMITTED = ROOT / "compose" / "docker-compose.yml"
@@ -134,3 +134,44 @@ def test_worker_preflight_passes_for_each_gpu_here():
         finally:
             os.environ.pop("CUDA_VISIBLE_DEVICES")
         assert all(f.ok for f in findings), [str(f) for f in findings]
+
+
+# --- the container engine ------------------------------------------------------------------------------------
+
+
+@no_nvml
+def test_doctor_checks_the_engine_it_is_pointed_at(redis_url, tmp_path, container_engine, monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", container_engine.url)
+    out = doctor_command(redis_url, tmp_path, "--engine")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "✓ container engine:" in out.stdout and container_engine.url in out.stdout
+    assert "no GPUs on this host: GPU container checks skipped" in out.stdout
+
+
+def test_doctor_says_plainly_when_no_engine_answers(redis_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    out = doctor_command(redis_url, tmp_path, "--engine")
+    assert out.returncode == 1 and "✗ container engine: no engine answers at unix://" in out.stdout
+
+
+@pytest.mark.parametrize(
+    "info, ok",
+    [
+        ({"Runtimes": {"runc": {}, "nvidia": {}}}, True),
+        ({"Runtimes": {"runc": {}}, "DiscoveredDevices": [{"Source": "cdi", "ID": "nvidia.com/gpu=all"}]}, True),
+        ({"Runtimes": {"runc": {}, "crun": {}}}, False),  # this machine's Podman: no way to a GPU
+    ],
+)
+def test_gpu_runtime_is_an_nvidia_runtime_or_cdi_devices(info, ok):
+    finding = engine_checks.check_gpu_runtime(info)
+    assert finding.ok is ok
+    if not ok:
+        assert "NVIDIA Container Toolkit" in finding.message
+
+
+def test_a_gpu_container_must_see_exactly_the_gpu_it_was_given():
+    one = "GPU 0: NVIDIA H200 (UUID: GPU-3f5b2d1e)\n"
+    assert engine_checks.gpus_seen("probe", "GPU-3f5b2d1e", one).ok
+    both = one + "GPU 1: NVIDIA H200 (UUID: GPU-c901ab12)\n"
+    finding = engine_checks.gpus_seen("probe", "GPU-3f5b2d1e", both)
+    assert not finding.ok and "sees 2 GPU(s)" in finding.message

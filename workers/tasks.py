@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from celery.exceptions import SoftTimeLimitExceeded
 
 from gpu_tasks import runtime
+from gpu_tasks.registry import get_kind
 from scheduler.jobs import lifecycle
 from scheduler.jobs.models import Job, Status
 from scheduler.jobs.release import release_soon
-from workers import identity, lease, pool, results
+from workers import containers, identity, lease, pool, results
 from workers.celery_app import app
 from workers.connections import redis_client
 from workers.persist import persist
@@ -38,7 +39,7 @@ def run_job(job_id: int) -> None:
         return
     job, token = claimed
     with lease.Heartbeat(r, job_id, token, identity.current().host):
-        outcome = execute(job)
+        outcome = in_container(job, token) if get_kind(job.kind).runs_in == "container" else execute(job)
     recorded = persist(
         lifecycle.finish,
         job,
@@ -70,6 +71,20 @@ def execute(job: Job) -> Outcome:
         )
     except Exception as exc:  # a job's failure is data for its owner, not a worker crash
         return _failure(job, xp, exc)
+
+
+def in_container(job: Job, token: str) -> Outcome:
+    """Run a container job; it stops when the job is cancelled or given to another attempt."""
+    try:
+        result = containers.run(job, lambda: lifecycle.holds(job.id, token))
+        return Outcome(Status.SUCCEEDED, result=result)
+    except SoftTimeLimitExceeded:  # the container was killed and removed on the way out
+        return Outcome(Status.FAILED, error=str(containers.ContainerTimedOut(job.time_limit)), error_kind="timeout")
+    except containers.ContainerFailed as exc:
+        return Outcome(Status.FAILED, result=exc.result, error=str(exc), error_kind=exc.kind)
+    except Exception as exc:  # the engine's own failures are the job's, not the worker's
+        log.exception("container job %s failed", job.id)
+        return Outcome(Status.FAILED, error=f"{type(exc).__name__}: {exc}", error_kind="container")
 
 
 def _failure(job: Job, xp, exc: Exception) -> Outcome:

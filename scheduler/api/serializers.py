@@ -3,8 +3,9 @@
 from django.conf import settings
 from rest_framework import serializers
 
+from gpu_tasks.container import check_image
 from scheduler.jobs import results
-from scheduler.jobs.models import Job, JobArray, JobEvent
+from scheduler.jobs.models import ContainerImage, Job, JobArray, JobEvent
 from scheduler.jobs.visibility import ahead_of
 
 
@@ -165,3 +166,18 @@ class DetailSerializer(serializers.Serializer):
 
 class DrainSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, default="drained by staff", max_length=200)
+
+
+class ContainerImageSerializer(serializers.ModelSerializer):
+    added_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = ContainerImage
+        fields = ["id", "image", "allow_network", "description", "added_by", "created_at"]
+        read_only_fields = ["created_at"]
+
+    def validate_image(self, image: str) -> str:
+        problem = check_image(image)
+        if problem:
+            raise serializers.ValidationError(problem)
+        return image

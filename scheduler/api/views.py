@@ -7,7 +7,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.decorators import api_view, permission_classes, throttle_classes
-from rest_framework.permissions import IsAdminUser
+from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAdminUser, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.throttling import UserRateThrottle
 
@@ -15,7 +15,7 @@ from gpu_tasks.params import json_schema
 from gpu_tasks.registry import KINDS
 from scheduler.api import serializers as s
 from scheduler.jobs import control, results, submission
-from scheduler.jobs.models import Job, JobArray, Status
+from scheduler.jobs.models import ContainerImage, Job, JobArray, Status
 from scheduler.jobs.visibility import visible_arrays, visible_jobs
 
 
@@ -152,6 +152,30 @@ def drain_gpu(request, uuid: str):
 @permission_classes([IsAdminUser])
 def resume_gpu(request, uuid: str):
     return Response(control.resume(uuid))
+
+
+class StaffWrites(BasePermission):
+    """Everyone signed in reads; only staff change."""
+
+    def has_permission(self, request, view) -> bool:
+        return request.method in SAFE_METHODS or request.user.is_staff
+
+
+class ImageList(generics.ListCreateAPIView):
+    """The allowlist of images that `container` jobs may run."""
+
+    queryset = ContainerImage.objects.select_related("added_by")
+    serializer_class = s.ContainerImageSerializer
+    permission_classes = [IsAuthenticated, StaffWrites]
+
+    def perform_create(self, serializer) -> None:
+        serializer.save(added_by=self.request.user)
+
+
+class ImageDetail(generics.RetrieveUpdateDestroyAPIView):
+    queryset = ContainerImage.objects.select_related("added_by")
+    serializer_class = s.ContainerImageSerializer
+    permission_classes = [IsAuthenticated, StaffWrites]
 
 
 def _valid(serializer_class, data) -> dict:

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from scheduler.jobs import control
-from scheduler.jobs.models import Job, JobArray, JobEvent, Quota
+from scheduler.jobs.models import ContainerImage, Job, JobArray, JobEvent, Quota
 
 
 class EventInline(admin.TabularInline):
@@ -34,3 +34,13 @@ class QuotaAdmin(admin.ModelAdmin):
 @admin.register(JobArray)
 class JobArrayAdmin(admin.ModelAdmin):
     list_display = ["id", "owner", "kind", "created_at"]
+
+
+@admin.register(ContainerImage)
+class ContainerImageAdmin(admin.ModelAdmin):
+    list_display = ["image", "allow_network", "description", "added_by", "created_at"]
+    search_fields = ["image", "description"]
+
+    def save_model(self, request, obj, form, change) -> None:
+        obj.added_by = obj.added_by or request.user
+        super().save_model(request, obj, form, change)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Count
 
+from gpu_tasks.registry import get_kind
 from scheduler.jobs import lifecycle
 from scheduler.jobs.models import HELD, Job, Status
 from workers import fleet
@@ -18,8 +19,13 @@ def cancel(job: Job, by: str) -> bool:
         from scheduler.jobs.release import task_id
         from workers.celery_app import app
 
-        # SIGKILL: a job inside a CUDA call does not see SIGTERM until the call returns.
-        app.control.revoke(task_id(job.id), terminate=True, signal="SIGKILL")
+        if get_kind(job.kind).runs_in == "container":
+            # Its worker sees the cancellation within a second and stops the container: killing
+            # the worker's process instead would leave the container running.
+            app.control.revoke(task_id(job.id))
+        else:
+            # SIGKILL: a job inside a CUDA call does not see SIGTERM until the call returns.
+            app.control.revoke(task_id(job.id), terminate=True, signal="SIGKILL")
     return cancelled
 
 

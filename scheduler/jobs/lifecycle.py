@@ -53,6 +53,11 @@ def claim(job_id: int, host: str, worker_queue: str, where: str = "") -> tuple[J
     return job, lease
 
 
+def holds(job_id: int, lease: str) -> bool:
+    """Whether the attempt holding `lease` still runs the job (not cancelled, not given to another)."""
+    return Job.objects.filter(id=job_id, status=Status.RUNNING, lease=lease).exists()
+
+
 def finish(
     job: Job,
     lease: str,

@@ -32,6 +32,22 @@ class Quota(models.Model):
         return f"quota of {self.user}"
 
 
+class ContainerImage(models.Model):
+    """An image staff allow `container` jobs to run; anything else is refused at submission."""
+
+    image = models.CharField(max_length=300, unique=True, help_text="as the engine names it, e.g. team/train:1.2")
+    allow_network = models.BooleanField(default=False, help_text="give its containers a network (default: none)")
+    description = models.CharField(max_length=300, blank=True)
+    added_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["image"]
+
+    def __str__(self) -> str:
+        return self.image
+
+
 class JobArray(models.Model):
     """One submission of a kind over a parameter grid."""
 

@@ -15,7 +15,7 @@ from gpu_tasks.base import Estimate, ParamError, UnknownKind
 from gpu_tasks.params import validate
 from gpu_tasks.registry import get_kind
 from scheduler.jobs import lifecycle
-from scheduler.jobs.models import FINAL, Job, JobArray, Quota
+from scheduler.jobs.models import FINAL, ContainerImage, Job, JobArray, Quota
 from scheduler.jobs.release import release_soon
 from workers import fleet
 from workers.connections import redis_client
@@ -52,6 +52,8 @@ def prepare(user, spec: dict, largest: int | None, quota: Quota | None = None) -
         raise SubmissionError({"kind": str(exc)}) from None
     except ParamError as exc:
         raise SubmissionError({"params": exc.errors}) from None
+    if kind.runs_in == "container":
+        _check_allowlisted(params["image"])
     estimate = kind.estimate(**params)
     refusal = fits_fleet(estimate.memory_bytes, largest)
     if refusal:
@@ -64,6 +66,14 @@ def prepare(user, spec: dict, largest: int | None, quota: Quota | None = None) -
         time_limit=_time_limit(spec.get("time_limit")),
         after=_dependencies(user, spec.get("after") or []),
     )
+
+
+def _check_allowlisted(image: str) -> None:
+    if not ContainerImage.objects.filter(image=image).exists():
+        allowed = ", ".join(ContainerImage.objects.values_list("image", flat=True)[:20]) or "none yet"
+        raise SubmissionError(
+            {"params": {"image": f"{image!r} is not on the allowlist kept by staff; allowed images: {allowed}"}}
+        )
 
 
 def _priority(user, priority: int, quota: Quota | None) -> int:

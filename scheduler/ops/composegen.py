@@ -51,6 +51,10 @@ PASSTHROUGH = [
     "DEAD_GPU_REQUEUE_AFTER",
     "RELEASER_INTERVAL",
     "DOCKER_HOST",
+    "CONTAINER_USER",
+    "CONTAINER_MEMORY",
+    "CONTAINER_PIDS_LIMIT",
+    "CONTAINER_LOG_MAX_LINES",
     "LOG_LEVEL",
 ]
 HARDENED = {"security_opt": ["no-new-privileges:true"], "cap_drop": ["ALL"]}
@@ -58,6 +62,7 @@ LOGGING = {"driver": "json-file", "options": {"max-size": "10m", "max-file": "5"
 # Workers write result arrays (.npy) here and the web app serves them: both mount the one volume.
 RESULTS_DIR = "/app/var/results"
 RESULTS_VOLUME = f"results:{RESULTS_DIR}"
+DOCKER_PROXY_URL = "tcp://docker-proxy:2375"
 
 
 @dataclass(frozen=True)
@@ -111,15 +116,22 @@ def build(slots: list[GpuSlot], *, host: str, worker_only: bool = False) -> dict
         "command": ["python", "-m", "workers"],
         "stop_grace_period": "60s",
         "volumes": [RESULTS_VOLUME],
+        "networks": ["default", "engine"],
         "healthcheck": _health("worker", start="120s"),
     }
-    if not worker_only:
-        worker["depends_on"] = _after(migrate="service_completed_successfully", redis="service_healthy")
+    worker["depends_on"] = (
+        _after(migrate="service_completed_successfully", redis="service_healthy", **{"docker-proxy": "service_started"})
+        if not worker_only
+        else _after(**{"docker-proxy": "service_started"})
+    )
     doc: dict[str, Any] = {"x-app-env": env, "x-app": app, "x-gpu-worker": worker, "services": {}}
     if not worker_only:
         doc["services"] = main_services(app, env)
+    doc["services"]["docker-proxy"] = docker_proxy_service()
     for slot in slots:
         doc["services"][f"worker-{slot.label}"] = gpu_worker(worker, env, slot)
+    # Only the workers and the proxy share this network; it has no way out.
+    doc["networks"] = {"engine": {"internal": True}}
     doc["volumes"] = (
         {"results": {}} if worker_only else {"redis-data": {}, "postgres-data": {}, "static": {}, "results": {}}
     )
@@ -154,7 +166,7 @@ def gpu_worker(worker: dict, env: dict, slot: GpuSlot) -> dict[str, Any]:
     device = {"driver": "nvidia", "device_ids": [slot.device_id], "capabilities": ["gpu"]}
     return {
         "<<": worker,
-        "environment": {"<<": env, "CUDA_VISIBLE_DEVICES": slot.visible},
+        "environment": {"<<": env, "CUDA_VISIBLE_DEVICES": slot.visible, "DOCKER_HOST": DOCKER_PROXY_URL},
         "deploy": {"resources": {"reservations": {"devices": [device]}}},
     }
 
@@ -199,6 +211,26 @@ def main_services(app: dict, env: dict) -> dict[str, Any]:
         },
         "flower": flower_service(app, env),
         "nginx": nginx_service(),
+    }
+
+
+def docker_proxy_service() -> dict[str, Any]:
+    """The Docker API for container jobs, cut down to the calls the workers make. The workers never get
+    the raw socket: whoever can talk to it is root on the host."""
+    allowed = {"CONTAINERS": "1", "IMAGES": "1", "INFO": "1", "VERSION": "1", "PING": "1", "POST": "1"}
+    denied = ["AUTH", "BUILD", "COMMIT", "CONFIGS", "DISTRIBUTION", "EVENTS", "EXEC", "NETWORKS", "NODES"]
+    denied += ["PLUGINS", "SECRETS", "SERVICES", "SESSION", "SWARM", "SYSTEM", "TASKS", "VOLUMES"]
+    return {
+        "image": "${DOCKER_PROXY_IMAGE:-tecnativa/docker-socket-proxy:0.3.0}",
+        "restart": "unless-stopped",
+        "logging": LOGGING,
+        **HARDENED,
+        "read_only": True,
+        "tmpfs": ["/run", "/tmp"],
+        "environment": {**allowed, **{name: "0" for name in denied}},
+        "volumes": ["/var/run/docker.sock:/var/run/docker.sock:ro"],
+        "networks": ["engine"],
+        "healthcheck": _check(["CMD-SHELL", "wget -q -O /dev/null http://127.0.0.1:2375/_ping || exit 1"]),
     }
 
 

@@ -1,5 +1,6 @@
 """The pages: plain function views over the same submission code the API uses."""
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
@@ -7,7 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 
 from gpu_tasks.registry import KINDS
 from scheduler.jobs import control, results, submission
-from scheduler.jobs.models import FINAL, Status
+from scheduler.jobs.models import FINAL, ContainerImage, Status
 from scheduler.jobs.visibility import ahead_of, visible_arrays, visible_jobs
 
 
@@ -41,13 +42,18 @@ def submit(request: HttpRequest) -> HttpResponse:
             "errors": errors,
             "form": request.POST,
             "param_errors": errors.get("params") if isinstance(errors.get("params"), dict) else {},
+            "images": ContainerImage.objects.values_list("image", flat=True),
+            "default_time_limit": settings.JOB_TIME_LIMIT_DEFAULT,
         },
     )
 
 
 def _submit_form(request: HttpRequest, kind: str, values: dict[str, str]) -> tuple:
     """Submit what the form holds (one job, or an array over a grid); where to go next."""
-    common = {"priority": _int(request.POST.get("priority"), "priority", 0)}
+    common = {
+        "priority": _int(request.POST.get("priority"), "priority", 0),
+        "time_limit": _int(request.POST.get("time_limit"), "time_limit", None),
+    }
     after = [_int(x, "after", 0) for x in request.POST.get("after", "").split(",") if x.strip()]
     params = _params_from_form(kind, values)
     grid = _grid(kind, request.POST.get("array", ""))
@@ -58,7 +64,7 @@ def _submit_form(request: HttpRequest, kind: str, values: dict[str, str]) -> tup
     return ("job", job.id)
 
 
-def _int(text: str | None, field: str, default: int) -> int:
+def _int(text: str | None, field: str, default: int | None) -> int | None:
     if not text or not text.strip():
         return default
     try:

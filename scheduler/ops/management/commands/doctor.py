@@ -7,7 +7,7 @@ import os
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from workers import doctor
+from workers import doctor, engine_checks, gpu
 
 
 class Command(BaseCommand):
@@ -27,6 +27,16 @@ class Command(BaseCommand):
             help="check a worker pinned to this GPU (default: $CUDA_VISIBLE_DEVICES)",
         )
         parser.add_argument(
+            "--engine",
+            action="store_true",
+            help="also check the container engine at DOCKER_HOST: reachable, GPU runtime, a one-shot GPU container",
+        )
+        parser.add_argument(
+            "--gpu-image",
+            default=engine_checks.GPU_PROBE_IMAGE,
+            help="image with the CUDA base for the one-shot GPU container (default: %(default)s)",
+        )
+        parser.add_argument(
             "--compose",
             default=str(settings.BASE_DIR / "compose" / "docker-compose.yml"),
             help="the compose file that should hold a worker for every GPU here ('' to skip)",
@@ -39,6 +49,8 @@ class Command(BaseCommand):
         runtime_version: int | None,
         visible: str | None,
         compose: str,
+        engine: bool = False,
+        gpu_image: str = engine_checks.GPU_PROBE_IMAGE,
         **options,
     ) -> None:
         if (driver_version is None) != (runtime_version is None):
@@ -46,6 +58,10 @@ class Command(BaseCommand):
         versions = (driver_version, runtime_version) if driver_version is not None else None
         compose_path = compose if compose and os.path.exists(compose) else None
         findings = doctor.run_all(settings.REDIS_URL, visible=visible, compose_path=compose_path, versions=versions)
+        if engine:
+            nvml = doctor.load_nvml()
+            uuids = [g.uuid for g in gpu.list_gpus(nvml)] if nvml else []
+            findings += engine_checks.run(settings.DOCKER_HOST, uuids, gpu_image)
         for finding in findings:
             self.stdout.write(str(finding))
         failed = [f for f in findings if not f.ok]

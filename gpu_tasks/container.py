@@ -1,0 +1,101 @@
+"""The `container` kind: a user's own image, run on the routed GPU by the worker (`workers/containers.py`).
+
+Its parameters are checked here like any kind's, so a bad command or environment is a 400 at submission;
+which images may run is the staff's allowlist, checked by the scheduler.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from typing import Any
+
+from gpu_tasks.base import Estimate, JobKind, MiB, Param
+
+# Set by the worker to the GPU it gives the container; a user's value would point it at another GPU.
+RESERVED_ENV = ("CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES")
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+EXPECTED_SECONDS = 60.0  # the router's work estimate: a container's run time cannot be derived from its params
+
+
+def command_words(command: str) -> list[str]:
+    """The command as argv, split as a POSIX shell would (no shell runs it)."""
+    return shlex.split(command)
+
+
+def environment(env: str) -> dict[str, str]:
+    """`A=1 B="two words"` -> {"A": "1", "B": "two words"}; ValueError names the first bad entry."""
+    pairs = {}
+    for word in shlex.split(env):
+        name, eq, value = word.partition("=")
+        if not eq or not ENV_NAME.match(name):
+            raise ValueError(f"{word!r} is not NAME=VALUE")
+        if name in RESERVED_ENV:
+            raise ValueError(f"{name} is set by the worker to the GPU the job runs on")
+        pairs[name] = value
+    return pairs
+
+
+def check_image(image: str) -> str | None:
+    if not image or len(image) > 300 or any(c.isspace() for c in image):
+        return "must be an image reference such as registry.example/team/train:1.2, without spaces"
+    return None
+
+
+def _check_command(command: str) -> str | None:
+    if len(command) > 4096:
+        return "must be at most 4096 characters"
+    try:
+        command_words(command)
+    except ValueError as exc:  # shlex: "No closing quotation"
+        return f"cannot be split into words: {exc}"
+    return None
+
+
+def _check_env(env: str) -> str | None:
+    if len(env) > 16384:
+        return "must be at most 16384 characters"
+    try:
+        environment(env)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def estimate_container(*, gpu_mib: int, **_: Any) -> Estimate:
+    return Estimate(gpu_mib * MiB, EXPECTED_SECONDS)
+
+
+def run_container(xp, **params: Any) -> dict[str, Any]:
+    raise RuntimeError("a container job runs through the container engine, not on the array module")
+
+
+CONTAINER = JobKind(
+    name="container",
+    title="Container image",
+    params=(
+        Param("image", str, help="An image on the allowlist kept by staff", check=check_image),
+        Param(
+            "command",
+            str,
+            "",
+            help="Command and arguments, quoted as in a shell; empty: the image's own",
+            check=_check_command,
+        ),
+        Param(
+            "env",
+            str,
+            "",
+            help='Environment as NAME=VALUE pairs, quoted as in a shell: A=1 B="two words"',
+            check=_check_env,
+        ),
+        Param("gpu_mib", int, 1024, 0, 1024 * 1024, help="GPU memory the container will use, in MiB (for routing)"),
+    ),
+    estimate=estimate_container,
+    run=run_container,
+    description="Runs an allowlisted image on the GPU the job was routed to; its output is the job's log.",
+    tags=("container",),
+    runs_in="container",
+)
+
+KINDS = (CONTAINER,)

@@ -1,0 +1,215 @@
+"""Container jobs: an allowlisted image run on this worker's GPU through the Docker Engine API.
+
+The container gets exactly this worker's GPU (by UUID), runs as a non-root user without privileges,
+new privileges or capabilities, within memory and pids limits, and without a network unless its
+allowlist entry grants one. Its output becomes the job's log, its exit code decides the outcome,
+and it is removed afterwards whatever happened; containers a dead attempt left behind are swept.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import docker
+import docker.errors
+from django.conf import settings
+from docker.types import DeviceRequest
+
+from gpu_tasks.container import command_words, environment
+from scheduler.jobs.models import ContainerImage, Job, JobEvent, Status
+from workers import identity
+
+log = logging.getLogger(__name__)
+POLL_SECONDS = 0.25
+LINE_MAX = 2000  # characters of one log line kept
+
+
+class ContainerFailed(Exception):
+    """The job failed for a reason its owner can act on; `kind` is the job's error kind."""
+
+    def __init__(self, message: str, kind: str = "container", result: dict | None = None):
+        super().__init__(message)
+        self.kind = kind
+        self.result = result
+
+
+class ContainerTimedOut(ContainerFailed):
+    def __init__(self, limit: int):
+        super().__init__(f"timed out: over its time limit of {limit} s; the container was killed", "timeout")
+
+
+def engine() -> docker.DockerClient:
+    """The engine at DOCKER_HOST; ContainerFailed when it does not answer."""
+    try:
+        client = docker.DockerClient(base_url=settings.DOCKER_HOST, timeout=30)
+        client.ping()
+        return client
+    except docker.errors.DockerException as exc:
+        message = f"the container engine at {settings.DOCKER_HOST} does not answer: {exc}"
+        raise ContainerFailed(message, "engine") from None
+
+
+def create_options(job: Job, entry: ContainerImage, worker: identity.WorkerIdentity) -> dict[str, Any]:
+    """What `containers.create` is given: the job's image and command, this worker's GPU, our limits."""
+    params = job.params
+    env = environment(params.get("env", ""))
+    options: dict[str, Any] = {
+        "image": entry.image,
+        "command": command_words(params.get("command", "")) or None,
+        "name": f"gpuq-job-{job.id}-{job.attempts}",
+        "labels": {"gpuq.job": str(job.id), "gpuq.attempt": str(job.attempts), "gpuq.queue": worker.queue},
+        "user": settings.CONTAINER_USER,
+        "privileged": False,
+        "security_opt": ["no-new-privileges"],
+        "cap_drop": ["ALL"],
+        "mem_limit": settings.CONTAINER_MEMORY,
+        "pids_limit": settings.CONTAINER_PIDS_LIMIT,
+        "detach": True,
+    }
+    if not entry.allow_network:
+        options["network_mode"] = "none"
+    if worker.kind == "gpu":
+        env |= {"CUDA_VISIBLE_DEVICES": worker.uuid, "NVIDIA_VISIBLE_DEVICES": worker.uuid}
+        options["device_requests"] = [DeviceRequest(device_ids=[worker.uuid], capabilities=[["gpu"]])]
+    else:  # a CPU worker has no GPU to give
+        env |= {"CUDA_VISIBLE_DEVICES": "", "NVIDIA_VISIBLE_DEVICES": "void"}
+    options["environment"] = env
+    return options
+
+
+def run(job: Job, still_ours: Callable[[], bool]) -> dict[str, Any]:
+    """Run the job's container to its end; its summary, or ContainerFailed saying why not."""
+    entry = ContainerImage.objects.filter(image=job.params["image"]).first()
+    if entry is None:
+        raise ContainerFailed(f"image {job.params['image']!r} was taken off the allowlist after the job was submitted")
+    worker = identity.current()
+    client = engine()
+    sweep(client, worker.queue)
+    try:
+        container = client.containers.create(**create_options(job, entry, worker))
+    except docker.errors.ImageNotFound:
+        raise ContainerFailed(
+            f"image {entry.image!r} is not on the container engine of {worker.host}: "
+            f"staff pull or load it there (docker pull {entry.image})",
+            "image",
+        ) from None
+    started = time.monotonic()
+    output = LogPump(container, job.id)
+    try:
+        try:
+            container.start()
+        except docker.errors.APIError as exc:  # e.g. the command is not in the image
+            raise ContainerFailed(f"the engine could not start the container: {exc.explanation or exc}") from None
+        output.start()
+        code = _wait(container, job, still_ours, output)
+    finally:
+        output.stop()
+        _remove(container)
+    summary = {"exit_code": code, "image": entry.image, "run_time_s": time.monotonic() - started}
+    summary["log_lines"] = output.kept
+    if code != 0:
+        raise ContainerFailed(f"the container exited with code {code}", "exit", result=summary)
+    return summary
+
+
+def _wait(container, job: Job, still_ours: Callable[[], bool], output: LogPump) -> int:
+    deadline = time.monotonic() + job.time_limit
+    checked = 0.0
+    while True:
+        container.reload()
+        if container.status in ("exited", "dead", "stopped"):
+            output.drain()
+            return int(container.attrs["State"]["ExitCode"])
+        output.flush()
+        if time.monotonic() > deadline:
+            container.kill()
+            raise ContainerTimedOut(job.time_limit)
+        if time.monotonic() - checked > 1.0:
+            checked = time.monotonic()
+            if not still_ours():  # cancelled, or given to another attempt
+                container.kill()
+                raise ContainerFailed("stopped: the job was cancelled", "cancelled")
+        time.sleep(POLL_SECONDS)
+
+
+def _remove(container) -> None:
+    try:
+        container.remove(force=True)
+    except docker.errors.NotFound:
+        pass
+
+
+def sweep(client: docker.DockerClient, queue: str) -> int:
+    """Remove this queue's containers whose attempt is over (its process died before removing them)."""
+    removed = 0
+    for container in client.containers.list(all=True, filters={"label": f"gpuq.queue={queue}"}):
+        labels = container.labels
+        live = Job.objects.filter(
+            id=int(labels.get("gpuq.job", 0)), status=Status.RUNNING, attempts=int(labels.get("gpuq.attempt", -1))
+        ).exists()
+        if not live:
+            _remove(container)
+            removed += 1
+    if removed:
+        log.warning("removed %d container(s) left behind on %s", removed, queue)
+    return removed
+
+
+class LogPump:
+    """Follows the container's output on a thread; the waiting loop stores what arrived as the job's log."""
+
+    def __init__(self, container, job_id: int):
+        self.container = container
+        self.job_id = job_id
+        self.kept = 0
+        self._partial = ""
+        self._lines: list[str] = []
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._follow, name=f"logs-{job_id}", daemon=True)
+        self._dropped = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _follow(self) -> None:
+        try:
+            for chunk in self.container.logs(stream=True, follow=True, stdout=True, stderr=True):
+                self._take(chunk.decode("utf-8", "replace"))
+        except docker.errors.DockerException as exc:  # the container was removed under the stream
+            log.debug("log stream of job %s ended: %s", self.job_id, exc)
+        if self._partial:
+            self._take("\n")
+
+    def _take(self, text: str) -> None:
+        with self._lock:
+            *done, self._partial = (self._partial + text).split("\n")
+            # PostgreSQL text cannot hold NUL; an endless line must not grow without bound.
+            self._lines += [line.replace("\x00", "")[:LINE_MAX] for line in done]
+            self._partial = self._partial[: LINE_MAX * 4]
+
+    def flush(self) -> None:
+        with self._lock:
+            lines, self._lines = self._lines, []
+        room = max(settings.CONTAINER_LOG_MAX_LINES - self.kept, 0)
+        self._dropped += max(len(lines) - room, 0)
+        JobEvent.objects.bulk_create([JobEvent(job_id=self.job_id, message=line) for line in lines[:room]])
+        self.kept += min(len(lines), room)
+
+    def drain(self) -> None:
+        """After the container exited: wait for the stream's last lines, then store them."""
+        if self._thread.ident is not None:
+            self._thread.join(timeout=5)
+        self.flush()
+
+    def stop(self) -> None:
+        self.drain()
+        if self._dropped:
+            JobEvent.objects.create(
+                job_id=self.job_id,
+                message=f"... {self._dropped} more lines of output not kept (CONTAINER_LOG_MAX_LINES)",
+            )
+            self._dropped = 0
