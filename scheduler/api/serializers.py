@@ -160,10 +160,6 @@ class CountsSerializer(serializers.Serializer):
     counts = serializers.DictField(child=serializers.IntegerField(), help_text="status -> jobs")
 
 
-class DetailSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-
-
 class DrainSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, default="drained by staff", max_length=200)
 

@@ -50,7 +50,9 @@ class JobDetail(generics.RetrieveAPIView):
         return visible_jobs(self.request.user).prefetch_related("events", "after")
 
 
-@extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, 404: s.DetailSerializer})
+# 404 (no such job, or no saved array: its `detail` says which) is left out of the schema like the other
+# views' 404s, which Django's URL resolver answers in HTML for ids the route does not match.
+@extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
 @api_view(["GET"])
 def job_result(request, pk: int):
     """The job's result array as a NumPy `.npy` file (`numpy.load` reads it)."""
