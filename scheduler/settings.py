@@ -168,12 +168,17 @@ RESULT_MAX_BYTES = envint("RESULT_MAX_BYTES", 256 * 1024 * 1024)  # a larger arr
 # Routing and the fleet
 ROUTER_POLICY = envstr("ROUTER_POLICY", "balanced")
 GPU_SLOTS = envint("GPU_SLOTS", 2)  # jobs a GPU holds: one running, one ready
+# Short jobs beyond GPU_SLOTS: up to GPU_MAX_HELD while their expected work stays under GPU_FEED_SECONDS
+# (millisecond jobs would otherwise leave the GPU idle between release rounds; measured in BENCHMARKS).
+GPU_FEED_SECONDS = envfloat("GPU_FEED_SECONDS", 0.5)
+GPU_MAX_HELD = envint("GPU_MAX_HELD", 32)
 GPU_CONCURRENCY = envint("GPU_CONCURRENCY", 1)
 TELEMETRY_INTERVAL = envfloat("TELEMETRY_INTERVAL", 1.0)
 TELEMETRY_TTL = envfloat("TELEMETRY_TTL", 5.0)
 GPU_STALE_AFTER = envfloat("GPU_STALE_AFTER", 5.0)
 DEAD_GPU_REQUEUE_AFTER = envfloat("DEAD_GPU_REQUEUE_AFTER", 20.0)
 RELEASER_INTERVAL = envfloat("RELEASER_INTERVAL", 1.0)
+RELEASER_MIN_GAP = envfloat("RELEASER_MIN_GAP", 0.02)  # seconds between rounds woken by finished jobs
 HOSTNAME = envstr("GPUQ_HOSTNAME", socket.gethostname())
 
 # Container jobs: the engine (in compose, a socket proxy: the raw socket is root on the host) and the

@@ -46,6 +46,12 @@ def _point_django_at(url: str) -> None:
 
 
 @pytest.fixture(autouse=True)
+def slots_only(settings):
+    """Tests count GPU slots with zero-work jobs; feeding short jobs past the slots has tests of its own."""
+    settings.GPU_FEED_SECONDS = 0.0
+
+
+@pytest.fixture(autouse=True)
 def clean_redis(redis_url):
     r = redis.Redis.from_url(redis_url)
     stale = [k for k in r.scan_iter(count=1000) if not k.startswith(KEPT_PREFIXES)]
@@ -97,6 +103,7 @@ def _env(db_url: str, redis_url: str, **extra: str) -> dict[str, str]:
         TELEMETRY_INTERVAL="0.5",
         DEAD_GPU_REQUEUE_AFTER="6",
         RELEASER_INTERVAL="0.5",
+        GPU_FEED_SECONDS="0",
         PYTHONUNBUFFERED="1",
         LOG_LEVEL="INFO",
         **extra,

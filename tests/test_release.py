@@ -40,6 +40,16 @@ def test_each_gpu_holds_only_its_slots(transactional_db, live_cast, fake_gpus, s
     assert Job.objects.filter(status=Status.WAITING).count() == 10 - 2 * settings.GPU_SLOTS
 
 
+def test_short_jobs_feed_a_gpu_past_its_slots_and_long_ones_do_not(transactional_db, live_cast, fake_gpus, settings):
+    settings.GPU_FEED_SECONDS, settings.GPU_MAX_HELD = 0.5, 8
+    fake_gpus([80, 80])
+    noop_jobs(live_cast.alice, 20)  # no expected work: each GPU takes up to GPU_MAX_HELD
+    assert Job.objects.filter(status=Status.QUEUED).count() == 16
+    Job.objects.all().delete()
+    submit(live_cast.alice, [{"kind": "burn", "params": {"seconds": 0.4, "mib": 1}}] * 6)
+    assert Job.objects.filter(status=Status.QUEUED).count() == 2 * settings.GPU_SLOTS  # 0.8 s > the feed
+
+
 def test_a_late_high_priority_job_passes_waiting_low_priority_ones(transactional_db, live_cast, fake_gpus):
     [gpu] = fake_gpus([80])
     noop_jobs(live_cast.alice, 5)

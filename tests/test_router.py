@@ -193,3 +193,13 @@ def test_round_robin_overcommits_memory_where_balanced_does_not():
     for policy, overcommitted in [("round_robin", True), ("balanced", False)]:
         placed = replay(route(jobs, gpus, now=NOW, policy=policy), jobs, gpus)
         assert any(j.memory > free_for_job(g) for j, g in placed) is overcommitted
+
+
+def test_a_gpu_is_fed_short_jobs_past_its_slots_up_to_the_feed_and_the_cap():
+    gpu = GpuState("q", "GPU-x", "h", 80 * GiB, 80 * GiB, 0.0, True, False, NOW, slots=2, feed_seconds=1.0, max_held=5)
+    short = [JobDemand(i, GiB, 0.3) for i in range(8)]
+    placed = [d.queue for d in route(short, [gpu], now=NOW)]
+    # two slots whatever the work, then short jobs while held work stays within 1 s: 0.6 + 0.3 fits, + 0.3 does not
+    assert placed == ["q", "q", "q", None, None, None, None, None]
+    tiny = [JobDemand(i, GiB, 0.0) for i in range(8)]
+    assert [d.queue for d in route(tiny, [gpu], now=NOW)].count("q") == 5  # the cap

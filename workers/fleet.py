@@ -111,7 +111,15 @@ def _flags(r: Redis, key: str) -> dict[str, str]:
 
 
 def to_gpu_state(
-    snap: dict, *, slots: int, concurrency: int, held_jobs: int, held_work: float, held_memory: int
+    snap: dict,
+    *,
+    slots: int,
+    concurrency: int,
+    held_jobs: int,
+    held_work: float,
+    held_memory: int,
+    feed_seconds: float = 0.0,
+    max_held: int = 0,
 ) -> GpuState:
     """The router's view of one snapshot plus what the database says the GPU holds."""
     return GpuState(
@@ -129,4 +137,6 @@ def to_gpu_state(
         held_jobs=held_jobs,
         held_work=float(held_work or 0.0),
         held_memory=int(held_memory or 0),
+        feed_seconds=feed_seconds,
+        max_held=max_held,
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 
 import redis
 
@@ -40,30 +41,51 @@ def alive_on_this_host(entry: dict, host: str) -> bool:
 
 
 class Heartbeat:
-    """Keeps an attempt's lease alive from a thread while the job runs."""
+    """Keeps an attempt's lease alive while the job runs. One renewer thread per process serves every
+    attempt in it: starting a thread per job cost more than a millisecond job."""
+
+    _active: dict[int, tuple[redis.Redis, str]] = {}
+    _lock = threading.Lock()
+    _renewer: threading.Thread | None = None
+    _renewer_pid = 0
 
     def __init__(self, r: redis.Redis, job_id: int, token: str, host: str):
         self.r, self.job_id = r, job_id
         self.value = json.dumps({"token": token, "host": host, "pid": os.getpid()})
-        self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True, name=f"lease-{job_id}")
 
     def __enter__(self) -> Heartbeat:
         self.r.set(key(self.job_id), self.value, ex=TTL_S)
-        self.thread.start()
+        with Heartbeat._lock:
+            Heartbeat._active[self.job_id] = (self.r, self.value)
+            Heartbeat._ensure_renewer()
         return self
 
     def __exit__(self, *exc) -> None:
-        self.stopped.set()
-        self.thread.join(timeout=1)
+        with Heartbeat._lock:
+            Heartbeat._active.pop(self.job_id, None)
         try:
             self.r.delete(key(self.job_id))
         except redis.RedisError:
             pass  # it expires by itself
 
-    def _run(self) -> None:
-        while not self.stopped.wait(RENEW_S):
-            try:
-                self.r.set(key(self.job_id), self.value, ex=TTL_S)
-            except redis.RedisError:
-                pass  # Redis restarting: renew on the next beat
+    @classmethod
+    def _ensure_renewer(cls) -> None:
+        # A forked pool process inherits the class but not the thread: start one per process.
+        if cls._renewer is None or cls._renewer_pid != os.getpid() or not cls._renewer.is_alive():
+            cls._renewer_pid = os.getpid()
+            cls._renewer = threading.Thread(target=cls._renew_forever, daemon=True, name="lease-renewer")
+            cls._renewer.start()
+
+    @classmethod
+    def _renew_forever(cls) -> None:
+        while True:
+            time.sleep(RENEW_S)
+            with cls._lock:
+                active = list(cls._active.items())
+            for job_id, (r, value) in active:
+                try:
+                    # A lease that has just ended may be set once more here; it names a finished
+                    # attempt, which the reaper ignores, and expires within TTL_S.
+                    r.set(key(job_id), value, ex=TTL_S)
+                except redis.RedisError:
+                    pass  # Redis restarting: renew on the next beat

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from django.db import close_old_connections, connection
+from django.db import connection
 from django.db.utils import InterfaceError, OperationalError
 
 log = logging.getLogger(__name__)
@@ -20,7 +20,8 @@ def persist(fn: Callable[..., T], *args, **kwargs) -> T:
     deadline, delay = time.monotonic() + RETRY_FOR_S, 0.2
     while True:
         try:
-            close_old_connections()
+            # No close_old_connections() here: it would add a health-check query to every write; a
+            # connection the database dropped fails the first statement, and is replaced below.
             return fn(*args, **kwargs)
         except (OperationalError, InterfaceError) as exc:
             if time.monotonic() + delay > deadline:

@@ -33,6 +33,10 @@ class GpuState:
     draining: bool
     last_seen: float  # epoch seconds of its last snapshot
     slots: int = 2  # jobs it may hold at once: running plus ready
+    # Beyond `slots`, short jobs: up to `max_held` jobs while their expected work stays under
+    # `feed_seconds`, so a GPU running millisecond jobs does not idle between release rounds.
+    feed_seconds: float = 0.0
+    max_held: int = 0
     concurrency: int = 1  # jobs it runs at the same time
     held_jobs: int = 0  # released to it and not finished
     held_work: float = 0.0
@@ -92,12 +96,21 @@ def free_for_job(g: GpuState) -> int:
     return g.memory_usable if g.concurrency <= 1 else g.memory_usable - g.held_memory
 
 
-def _has_room(g: GpuState) -> bool:
-    return g.held_jobs < g.slots
+def _has_room(g: GpuState, job: JobDemand) -> bool:
+    if g.held_jobs < g.slots:
+        return True
+    return g.held_jobs < g.max_held and g.held_work + job.work < g.feed_seconds
+
+
+def room(g: GpuState) -> int:
+    """How many more jobs `g` could be given at most (short jobs fill the feed; others the slots)."""
+    if g.held_work < g.feed_seconds:
+        return max(0, max(g.slots, g.max_held) - g.held_jobs)
+    return max(0, g.slots - g.held_jobs)
 
 
 def _fits(job: JobDemand, g: GpuState) -> bool:
-    return _has_room(g) and job.memory <= free_for_job(g)
+    return _has_room(g, job) and job.memory <= free_for_job(g)
 
 
 def _balanced(job: JobDemand, live: list[GpuState]) -> GpuState | None:
@@ -113,7 +126,7 @@ def _pack(job: JobDemand, live: list[GpuState]) -> GpuState | None:
 def _round_robin(job: JobDemand, live: list[GpuState]) -> GpuState | None:
     # The turn comes from the job id, so the function stays pure; memory is ignored on purpose.
     turn = job.id % len(live) if live else 0
-    return next((g for g in live[turn:] + live[:turn] if _has_room(g)), None)
+    return next((g for g in live[turn:] + live[:turn] if _has_room(g, job)), None)
 
 
 Picker = Callable[[JobDemand, list[GpuState]], "GpuState | None"]

@@ -12,7 +12,7 @@ from gpu_tasks import runtime
 from gpu_tasks.registry import get_kind
 from scheduler.jobs import lifecycle
 from scheduler.jobs.models import Job, Status
-from scheduler.jobs.release import release_soon
+from scheduler.jobs.release import nudge
 from workers import containers, identity, lease, pool, results
 from workers.celery_app import app
 from workers.connections import redis_client
@@ -51,7 +51,7 @@ def run_job(job_id: int) -> None:
         note=_note(outcome),
     )
     if recorded:
-        release_soon()
+        nudge()
     if outcome.error_kind == "sticky":
         # A sticky CUDA error poisons this process's context: exit so a clean process replaces it.
         os._exit(70)
@@ -124,4 +124,4 @@ def _recover_redelivery(job_id: int) -> None:
     entry = lease.holder(redis_client(), job_id)
     if entry is None or not lease.alive_on_this_host(entry, identity.current().host):
         lifecycle.requeue(job_id, "its worker process died during the attempt")
-        release_soon()
+        nudge()

@@ -10,7 +10,7 @@ import uuid
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Case, CharField, F, Q, Value, When
 from django.utils import timezone
 
 from scheduler.jobs.models import FINAL, HELD, Job, JobEvent, Status
@@ -20,18 +20,30 @@ def record(job_id: int, message: str, status: str = "") -> None:
     JobEvent.objects.create(job_id=job_id, status=status, message=message)
 
 
-def mark_queued(job: Job, queue: str, gpu_uuid: str, reason: str) -> bool:
-    changed = Job.objects.filter(id=job.id, status=Status.WAITING).update(
+def mark_queued(queue: str, gpu_uuid: str, reasons: dict[int, str]) -> list[int]:
+    """Release waiting jobs to one GPU's queue, each with its routing reason, in one statement;
+    the ids that moved (a job cancelled meanwhile stays cancelled)."""
+    now = timezone.now()
+    ids = list(reasons)
+    changed = Job.objects.filter(id__in=ids, status=Status.WAITING).update(
         status=Status.QUEUED,
         queue=queue,
         gpu_uuid=gpu_uuid,
-        route_reason=reason,
+        route_reason=Case(*(When(id=i, then=Value(r)) for i, r in reasons.items()), output_field=CharField()),
         wait_reason="",
-        queued_at=timezone.now(),
+        queued_at=now,
     )
-    if changed:
-        record(job.id, f"routed to {queue}: {reason}", Status.QUEUED)
-    return bool(changed)
+    if changed != len(ids):
+        moved = set(
+            Job.objects.filter(id__in=ids, status=Status.QUEUED, queue=queue, queued_at=now).values_list(
+                "id", flat=True
+            )
+        )
+        ids = [i for i in ids if i in moved]
+    JobEvent.objects.bulk_create(
+        [JobEvent(job_id=i, status=Status.QUEUED, message=f"routed to {queue}: {reasons[i]}") for i in ids]
+    )
+    return ids
 
 
 def claim(job_id: int, host: str, worker_queue: str, where: str = "") -> tuple[Job, str] | None:

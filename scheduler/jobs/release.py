@@ -1,6 +1,7 @@
 """Late binding: jobs wait in the database; a GPU is given its next job only when it has room.
 
-`release()` runs after a submission, after a job finishes, and every second in the releaser loop.
+`release()` runs after a submission, in the releaser loop every second, and when a finished job wakes
+that loop (`nudge`).
 A release is a claim that must happen once: release rounds are serialised (an advisory lock on
 PostgreSQL, the write lock on SQLite) and each job moves with a conditional update.
 """
@@ -20,6 +21,7 @@ from scheduler.jobs.models import HELD, Job, Quota, Status
 from workers import fleet
 from workers.connections import redis_client
 from workers.router import Decision, GpuState, JobDemand, route
+from workers.router import room as router_room
 
 log = logging.getLogger(__name__)
 RELEASE_LOCK_ID = 0x6770_7571  # "gpuq"
@@ -34,7 +36,7 @@ def release() -> int:
     with transaction.atomic():
         _serialise()
         gpus = [_gpu_state(s, held) for s, held in _with_holdings(snaps)]
-        room = sum(max(0, g.slots - g.held_jobs) for g in gpus if not g.draining and g.healthy)
+        room = sum(router_room(g) for g in gpus if not g.draining and g.healthy)
         if not snaps:
             _explain_all_waiting("no GPU worker is alive")
         if room == 0:
@@ -57,6 +59,34 @@ def release_soon() -> None:
         release()
     except Exception:
         log.exception("release failed; the releaser loop retries")
+
+
+# The releaser loop says it is alive here each round; a finished job's worker then only wakes it.
+ALIVE_KEY = "gpuq:releaser:alive"
+WAKE_KEY = "gpuq:releaser:wake"
+
+
+def nudge() -> None:
+    """After a job ends: wake the releaser loop for a round now (one Redis call, and the rounds of many
+    finishing jobs coalesce into one); release here only where no releaser loop is alive."""
+    try:
+        r = redis_client()
+        with r.pipeline(transaction=False) as pipe:
+            pipe.exists(ALIVE_KEY)
+            pipe.lpush(WAKE_KEY, 1)
+            pipe.ltrim(WAKE_KEY, 0, 0)
+            alive = pipe.execute()[0]
+    except Exception:
+        alive = False
+    if not alive:
+        release_soon()
+
+
+def wait_for_wake(r, seconds: float) -> None:
+    """The releaser's pause between rounds: `seconds`, or less when a finished job wakes it."""
+    r.set(ALIVE_KEY, 1, ex=max(5, int(3 * seconds) + 1))
+    if r.blpop([WAKE_KEY], timeout=seconds):
+        r.delete(WAKE_KEY)
 
 
 def _with_overrides(r, snaps: list[dict]) -> list[dict]:
@@ -101,6 +131,8 @@ def _gpu_state(snap: dict, held: dict) -> GpuState:
         held_jobs=held.get("n") or 0,
         held_work=held.get("work") or 0.0,
         held_memory=held.get("memory") or 0,
+        feed_seconds=settings.GPU_FEED_SECONDS,
+        max_held=settings.GPU_MAX_HELD,
     )
 
 
@@ -152,19 +184,23 @@ def _gpu_allowance(owners: list[int]) -> dict[int, tuple[int, str]]:
 
 def _apply(jobs: list[Job], decisions: list[Decision], uuids: dict[str, str]) -> int:
     by_id = {j.id: j for j in jobs}
-    released = 0
     waiting_reasons = defaultdict(list)
+    to_queue: dict[str, dict[int, str]] = defaultdict(dict)
     for d in decisions:
-        job = by_id[d.job_id]
-        if d.queue is None:
-            if job.wait_reason != d.reason:
-                waiting_reasons[d.reason].append(job.id)
-        elif lifecycle.mark_queued(job, d.queue, uuids.get(d.queue, ""), d.reason):
-            released += 1
-            transaction.on_commit(lambda j=job, q=d.queue: _send(j, q))
+        if d.queue is not None:
+            to_queue[d.queue][d.job_id] = d.reason
+        elif by_id[d.job_id].wait_reason != d.reason:
+            waiting_reasons[d.reason].append(d.job_id)
+    released = [
+        (queue, job_id)
+        for queue, reasons in to_queue.items()
+        for job_id in lifecycle.mark_queued(queue, uuids.get(queue, ""), reasons)
+    ]
+    # Messages go out once the release is committed, in the order the router placed the jobs.
+    transaction.on_commit(lambda: [_send(by_id[job_id], queue) for queue, job_id in released])
     for reason, ids in waiting_reasons.items():
         Job.objects.filter(id__in=ids, status=Status.WAITING).update(wait_reason=reason)
-    return released
+    return len(released)
 
 
 def _send(job: Job, queue: str) -> None:

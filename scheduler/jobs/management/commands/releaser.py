@@ -3,13 +3,15 @@
 import logging
 import signal
 import threading
+import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
 from scheduler.jobs.reaper import Reaper
-from scheduler.jobs.release import release
+from scheduler.jobs.release import release, wait_for_wake
+from workers.connections import redis_client
 
 log = logging.getLogger(__name__)
 
@@ -29,13 +31,27 @@ class Command(BaseCommand):
             self.round(reaper)
             if once:
                 return
-            stop.wait(settings.RELEASER_INTERVAL)
+            started = time.monotonic()
+            try:
+                wait_for_wake(redis_client(), settings.RELEASER_INTERVAL)
+            except Exception:  # Redis away: the round above logged it; pause and try again
+                stop.wait(settings.RELEASER_INTERVAL)
+            # Wakes from finished jobs come in bursts: one round every RELEASER_MIN_GAP serves them all
+            # (each GPU still holds its ready job meanwhile, so none idles).
+            stop.wait(max(0.0, settings.RELEASER_MIN_GAP - (time.monotonic() - started)))
+
+    reaped_at = float("-inf")
 
     def round(self, reaper: Reaper) -> bool:
-        """One unit of work; True when it moved any job."""
+        """One unit of work; True when it moved any job. The reaper's scans run once an interval,
+        not on every wake by a finished job."""
         close_old_connections()
         try:
-            return bool(reaper.run() + release())
+            reaped = 0
+            if time.monotonic() - self.reaped_at >= settings.RELEASER_INTERVAL:
+                self.reaped_at = time.monotonic()
+                reaped = reaper.run()
+            return bool(reaped + release())
         except Exception:  # Redis or the database away for a moment: next round
             log.exception("releaser round failed")
             return False
