@@ -41,6 +41,9 @@ bundle:
 	../shared/gpu-host/bundle.sh /tmp/gpuq-gpu-host-requirements.txt .device
 	# bundle.sh leaves out every pytest-* line (the host has pytest); we need pytest-django there.
 	python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 -d .device/whl pytest-django
+	# A PostgreSQL inside a wheel, so the benchmarks there run on the database production uses.
+	python3 -m pip download -q --only-binary=:all: --python-version 3.12 --implementation cp \
+	  --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform any -d .device/whl pgserver
 
 clean:
 	rm -rf $(VENV) var staticfiles test-artifacts

@@ -21,6 +21,7 @@ import uuid
 
 import redis
 
+from benchmarks.database import open_database
 from benchmarks.stack import Stack, versions
 from tests.support import ROOT, Proc, wait_until
 
@@ -95,21 +96,42 @@ class Plain:
             p.stop()
 
 
+# Where a dispatch's time goes, from the job's own timestamps (all processes share this host's clock).
+STAGES = (
+    ("request to row", "posted", "created"),
+    ("row to released", "created", "queued"),
+    ("released to POST answered", "queued", "answered"),
+    ("released to running (Celery, claim)", "queued", "running"),
+    ("running to succeeded", "running", "succeeded"),
+    ("succeeded to seen by polling", "succeeded", "seen"),
+)
+
+
 def dispatch(stack: Stack, plain: Plain, n: int) -> dict:
-    ours = []
+    ours, stages = [], []
     for _ in range(n):
-        t0 = time.perf_counter()
+        t0, posted = time.perf_counter(), time.time()
         job = stack.http.post(f"{stack.url}/api/jobs/", json={"kind": "noop"}, timeout=30).json()
-        while stack.job(job["id"])["status"] not in FINAL:
+        answered = time.time()
+        while (seen := stack.job(job["id"]))["status"] not in FINAL:
             time.sleep(0.001)
         ours.append(time.perf_counter() - t0)
+        stages.append({"posted": posted, "answered": answered, "seen": time.time(), **_moments(seen)})
     floor = [plain.round_trip(plain.queues[0]) for _ in range(n)]
     return {
         "ours_p50": pct(ours, 50),
         "ours_p99": pct(ours, 99),
         "plain_p50": pct(floor, 50),
         "plain_p99": pct(floor, 99),
+        "stages_p50_ms": {
+            name: statistics.median((s[b] - s[a]) * 1e3 for s in stages if a in s and b in s) for name, a, b in STAGES
+        },
     }
+
+
+def _moments(job: dict) -> dict[str, float]:
+    at = {e["status"]: e["at"] for e in job["events"] if e["status"]} | {"created": job["created_at"]}
+    return {k: datetime.datetime.fromisoformat(v.replace("Z", "+00:00")).timestamp() for k, v in at.items()}
 
 
 def throughput(stack: Stack, plain: Plain, n: int, batch: int = 500) -> dict:
@@ -226,6 +248,8 @@ def markdown(info: dict, results: dict) -> str:
             f"| dispatch p99 | {d['ours_p99'] * 1e3:.2f} ms | {d['plain_p99'] * 1e3:.2f} ms | "
             f"{d['ours_p99'] / d['plain_p99']:.2f}x | |"
         )
+        for name, ms in d.get("stages_p50_ms", {}).items():
+            lines.append(f"| · dispatch stage p50: {name} | {ms:.2f} ms | | | |")
     t = results.get("throughput")
     if t:
         lines.append(
@@ -254,13 +278,18 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run)")
     p.add_argument("--redis", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"))
-    p.add_argument("--database", default=os.environ.get("BENCH_DATABASE_URL"))
+    p.add_argument(
+        "--database",
+        default=os.environ.get("BENCH_DATABASE_URL"),
+        help="a DATABASE_URL, or 'pgserver' for a private PostgreSQL from the pgserver wheel (default: SQLite)",
+    )
     p.add_argument("--out", help="append the Markdown table to this file")
     p.add_argument("--json", help="write the raw figures here")
     args = p.parse_args()
     n_dispatch, n_through = (50, 400) if args.quick else (300, 2000)
-    info = {"host": socket.gethostname(), "date": datetime.date.today().isoformat(), **versions()}
-    stack = Stack(args.redis, args.database)
+    database_url, database = open_database(args.database)
+    info = {"host": socket.gethostname(), "date": datetime.date.today().isoformat(), **versions(), "database": database}
+    stack = Stack(args.redis, database_url)
     plain = Plain(args.redis, stack.gpus, len(stack.workers))
     results: dict = {}
     try:

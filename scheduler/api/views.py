@@ -47,7 +47,7 @@ class JobDetail(generics.RetrieveAPIView):
     serializer_class = s.JobDetailSerializer
 
     def get_queryset(self) -> QuerySet[Job]:
-        return visible_jobs(self.request.user).prefetch_related("events", "after")
+        return visible_jobs(self.request.user).select_related("owner").prefetch_related("events", "after")
 
 
 # 404 (no such job, or no saved array: its `detail` says which) is left out of the schema like the other
