@@ -163,7 +163,9 @@ USER_PRIORITY_MAX = envint("USER_PRIORITY_MAX", 10)  # staff may go above
 STAFF_PRIORITY_MAX = envint("STAFF_PRIORITY_MAX", 100)
 # Result arrays as .npy files: written by the workers, served by the web app (in compose, one shared volume).
 RESULTS_DIR = Path(envstr("RESULTS_DIR", str(VAR_DIR / "results")))
-RESULT_MAX_BYTES = envint("RESULT_MAX_BYTES", 256 * 1024 * 1024)  # a larger array is not saved
+# A larger array is not saved. The worker writes it between jobs, while its GPU waits: the cost is
+# measured in docs/BENCHMARKS.md.
+RESULT_MAX_BYTES = envint("RESULT_MAX_BYTES", 64 * 1024 * 1024)
 
 # Routing and the fleet
 ROUTER_POLICY = envstr("ROUTER_POLICY", "balanced")

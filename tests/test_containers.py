@@ -6,7 +6,7 @@ import pytest
 
 from scheduler.jobs.models import ContainerImage, Job
 from tests import support
-from tests.conftest import LiveSystem, _forget_gpus
+from tests.conftest import running_system
 from tests.test_e2e import run_cli, wait_final
 from workers.identity import WorkerIdentity
 
@@ -15,14 +15,8 @@ pytestmark = [pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def containers_system(django_db_setup, django_db_blocker, redis_url, container_engine):
-    from django.db import connection
-
-    system = LiveSystem(
-        support.database_url(connection.settings_dict), redis_url, hosts=("hostC",), DOCKER_HOST=container_engine.url
-    )
-    yield system
-    system.stop()
-    _forget_gpus(redis_url, system.hosts)
+    with running_system(redis_url, hosts=("hostC",), DOCKER_HOST=container_engine.url) as system:
+        yield system
 
 
 @pytest.fixture
