@@ -123,10 +123,19 @@ def dispatch(stack: Stack, plain: Plain, n: int) -> dict:
         "ours_p99": pct(ours, 99),
         "plain_p50": pct(floor, 50),
         "plain_p99": pct(floor, 99),
-        "stages_p50_ms": {
-            name: statistics.median((s[b] - s[a]) * 1e3 for s in stages if a in s and b in s) for name, a, b in STAGES
-        },
+        "stages_p50_ms": _stage_pct(stages, 50),
+        "stages_p99_ms": _stage_pct(stages, 99),
+        # every dispatch, for finding where the tail comes from: seconds since the first, total and stages in ms
+        "samples": [
+            {"at_s": s["posted"] - stages[0]["posted"], "total_ms": (s["seen"] - s["posted"]) * 1e3}
+            | {name: (s[b] - s[a]) * 1e3 for name, a, b in STAGES if a in s and b in s}
+            for s in stages
+        ],
     }
+
+
+def _stage_pct(stages: list[dict], q: float) -> dict[str, float]:
+    return {name: pct([(s[b] - s[a]) * 1e3 for s in stages if a in s and b in s], q) for name, a, b in STAGES}
 
 
 def _moments(job: dict) -> dict[str, float]:
@@ -249,7 +258,7 @@ def markdown(info: dict, results: dict) -> str:
             f"{d['ours_p99'] / d['plain_p99']:.2f}x | |"
         )
         for name, ms in d.get("stages_p50_ms", {}).items():
-            lines.append(f"| · dispatch stage p50: {name} | {ms:.2f} ms | | | |")
+            lines.append(f"| · stage: {name} | p50 {ms:.2f} ms, p99 {d['stages_p99_ms'][name]:.2f} ms | | | |")
     t = results.get("throughput")
     if t:
         lines.append(
@@ -294,7 +303,7 @@ def main() -> int:
     results: dict = {}
     try:
         results["dispatch"] = dispatch(stack, plain, n_dispatch)
-        print("dispatch", results["dispatch"], flush=True)
+        print("dispatch", {k: v for k, v in results["dispatch"].items() if k != "samples"}, flush=True)
         results["throughput"] = {**throughput(stack, plain, n_through), "n": n_through}
         print("throughput", results["throughput"], flush=True)
         if stack.gpus:

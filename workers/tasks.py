@@ -12,7 +12,7 @@ from gpu_tasks import runtime
 from gpu_tasks.registry import get_kind
 from scheduler.jobs import lifecycle
 from scheduler.jobs.models import Job, Status
-from scheduler.jobs.release import nudge
+from scheduler.jobs.release import RUN_JOB, nudge
 from workers import containers, identity, lease, pool, results
 from workers.celery_app import app
 from workers.connections import redis_client
@@ -30,7 +30,7 @@ class Outcome:
     error_kind: str = ""
 
 
-@app.task(name="gpuq.run_job")
+@app.task(name=RUN_JOB)
 def run_job(job_id: int) -> None:
     r = redis_client()
     claimed = persist(lifecycle.claim, job_id, identity.current().host, identity.current().queue, pool.describe())
