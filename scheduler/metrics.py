@@ -19,16 +19,15 @@ BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 
 HISTOGRAMS = {"duration": "gpuq_job_duration_seconds", "wait": "gpuq_job_wait_seconds"}
 
 
-def observe(r, name: str, seconds: float) -> None:
-    """Count one observation into the Redis-held histogram `name` (duration or wait)."""
+def observe(pipe, name: str, seconds: float) -> None:
+    """Count one observation into the Redis-held histogram `name` (duration or wait), on a pipeline
+    the caller executes (a finished job sends all its counts in one round trip)."""
     key = f"gpuq:metrics:{name}"
-    with r.pipeline() as pipe:
-        for bound in BUCKETS:
-            if seconds <= bound:
-                pipe.hincrby(key, str(bound), 1)
-        pipe.hincrby(key, "count", 1)
-        pipe.hincrbyfloat(key, "sum", seconds)
-        pipe.execute()
+    for bound in BUCKETS:
+        if seconds <= bound:
+            pipe.hincrby(key, str(bound), 1)
+    pipe.hincrby(key, "count", 1)
+    pipe.hincrbyfloat(key, "sum", seconds)
 
 
 class Collector:

@@ -33,14 +33,12 @@ def usage(r: redis.Redis, user_ids: Iterable[int], now: float | None = None) -> 
     return result
 
 
-def charge(r: redis.Redis, user_id: int, gpu_seconds: float, now: float | None = None) -> None:
-    """Add a finished attempt's GPU time to its owner's usage."""
+def charge(r: redis.Redis, pipe, user_id: int, gpu_seconds: float, now: float | None = None) -> None:
+    """Add a finished attempt's GPU time to its owner's usage (read from `r`, written on `pipe`)."""
     now = time.time() if now is None else now
-    with r.pipeline() as pipe:
-        # A lost race here only mis-charges one job's seconds; usage is a priority hint, not a bill.
-        current = usage(r, [user_id], now)[user_id]
-        pipe.hset(USAGE_KEY, str(user_id), json.dumps([current + gpu_seconds, now]))
-        pipe.execute()
+    # A lost race here only mis-charges one job's seconds; usage is a priority hint, not a bill.
+    current = usage(r, [user_id], now)[user_id]
+    pipe.hset(USAGE_KEY, str(user_id), json.dumps([current + gpu_seconds, now]))
 
 
 def interleave(queues: dict[int, Sequence], usage_by_user: dict[int, float], key_priority, key_work) -> list:

@@ -10,7 +10,7 @@ import uuid
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Case, CharField, F, Q, Value, When
+from django.db.models import Case, CharField, Q, Value, When
 from django.utils import timezone
 
 from scheduler.jobs.models import FINAL, HELD, Job, JobEvent, Status
@@ -49,18 +49,19 @@ def mark_queued(queue: str, gpu_uuid: str, reasons: dict[int, str]) -> list[int]
 def claim(job_id: int, host: str, worker_queue: str, where: str = "") -> tuple[Job, str] | None:
     """Start an attempt of a queued job; returns the job and the attempt's lease, or None."""
     lease = uuid.uuid4().hex
+    table = Job._meta.db_table
     with transaction.atomic():
-        changed = Job.objects.filter(id=job_id, status=Status.QUEUED, queue=worker_queue).update(
-            status=Status.RUNNING,
-            lease=lease,
-            started_at=timezone.now(),
-            error="",
-            error_kind="",
-            attempts=F("attempts") + 1,
+        # One statement moves the row and reads it back (UPDATE ... RETURNING: PostgreSQL, SQLite 3.35+).
+        claimed = list(
+            Job.objects.raw(
+                f"UPDATE {table} SET status = %s, lease = %s, started_at = %s, error = '', error_kind = '', "
+                f"attempts = attempts + 1 WHERE id = %s AND status = %s AND queue = %s RETURNING *",
+                [Status.RUNNING, lease, timezone.now(), job_id, Status.QUEUED, worker_queue],
+            )
         )
-        if not changed:
+        if not claimed:
             return None
-        job = Job.objects.get(id=job_id)
+        job = claimed[0]
         record(job_id, f"attempt {job.attempts} started: {job.kind} on {where or worker_queue}", Status.RUNNING)
     return job, lease
 
@@ -108,9 +109,11 @@ def _charge(job: Job, finished_at) -> None:
 
     r = redis_client()
     gpu_seconds = (finished_at - job.started_at).total_seconds()
-    charge(r, job.owner_id, gpu_seconds)
-    observe(r, "duration", gpu_seconds)
-    observe(r, "wait", (job.started_at - job.created_at).total_seconds())
+    with r.pipeline(transaction=False) as pipe:
+        charge(r, pipe, job.owner_id, gpu_seconds)
+        observe(pipe, "duration", gpu_seconds)
+        observe(pipe, "wait", (job.started_at - job.created_at).total_seconds())
+        pipe.execute()
 
 
 def requeue(job_id: int, reason: str) -> bool:
