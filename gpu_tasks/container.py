@@ -42,24 +42,23 @@ def check_image(image: str) -> str | None:
     return None
 
 
-def _check_command(command: str) -> str | None:
-    if len(command) > 4096:
-        return "must be at most 4096 characters"
-    try:
-        command_words(command)
-    except ValueError as exc:  # shlex: "No closing quotation"
-        return f"cannot be split into words: {exc}"
-    return None
+def _parses(parse, longest: int, problem: str = "{}"):
+    """A Param check: the text is at most `longest` characters and `parse` takes it; else the message."""
+
+    def check(text: str) -> str | None:
+        if len(text) > longest:
+            return f"must be at most {longest} characters"
+        try:
+            parse(text)
+        except ValueError as exc:  # shlex: "No closing quotation"; environment: the bad entry
+            return problem.format(exc)
+        return None
+
+    return check
 
 
-def _check_env(env: str) -> str | None:
-    if len(env) > 16384:
-        return "must be at most 16384 characters"
-    try:
-        environment(env)
-    except ValueError as exc:
-        return str(exc)
-    return None
+_check_command = _parses(command_words, 4096, "cannot be split into words: {}")
+_check_env = _parses(environment, 16384)
 
 
 def estimate_container(*, gpu_mib: int, **_: Any) -> Estimate:
