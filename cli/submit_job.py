@@ -77,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
 def submit(client: Client, args: argparse.Namespace) -> list[dict]:
     if args.batch:
         return client.call("POST", "/api/jobs/batch/", {"jobs": read_batch(args.batch)})["jobs"]
-    spec = {"kind": args.what, "params": parse_pairs(args.param)}
+    text = text_params(client, args.what) if args.param or args.array else set()
+    spec = {"kind": args.what, "params": parse_pairs(args.param, text)}
     if args.priority is not None:
         spec["priority"] = args.priority
     if args.time_limit is not None:
@@ -85,7 +86,7 @@ def submit(client: Client, args: argparse.Namespace) -> list[dict]:
     if args.after:
         spec["after"] = [parse_id(x) for x in args.after.split(",")]
     if args.array:
-        grid = {k: [parse_value(x) for x in v.split(",")] for k, v in (pair_of(a) for a in args.array)}
+        grid = {k: [x if k in text else parse_value(x) for x in v.split(",")] for k, v in map(pair_of, args.array)}
         array = client.call("POST", "/api/arrays/", {**spec, "grid": grid})
         return [client.call("GET", f"/api/jobs/{i}/") for i in array["jobs"]]
     return [client.call("POST", "/api/jobs/", spec)]
@@ -171,8 +172,16 @@ def pair_of(text: str) -> tuple[str, str]:
     return name.strip(), value.strip()
 
 
-def parse_pairs(pairs: list[str]) -> dict:
-    return {name: parse_value(value) for name, value in map(pair_of, pairs)}
+def text_params(client: Client, kind: str) -> set[str]:
+    """The kind's text parameters, whose values are taken as typed (`command=true` is the text "true")."""
+    for described in client.call("GET", "/api/kinds/"):
+        if described["name"] == kind:
+            return {n for n, p in described["schema"]["properties"].items() if p.get("type") == "string"}
+    return set()  # an unknown kind: the server's answer names the known ones
+
+
+def parse_pairs(pairs: list[str], text: set[str] = frozenset()) -> dict:
+    return {name: value if name in text else parse_value(value) for name, value in map(pair_of, pairs)}
 
 
 def parse_value(text: str):

@@ -118,6 +118,9 @@ def test_the_cli_runs_a_container_job_and_shows_its_log(live, live_cast, contain
     job_id = Job.objects.get(kind="container").id
     logs = run_cli(live, token, "logs", str(job_id))
     assert logs.returncode == 0 and "from the cli" in logs.stdout
+    # A text parameter is taken as typed: `true` is the command, not a JSON boolean.
+    typed = run_cli(live, token, "container", "--param", image, "--param", "command=true", "--wait", "--json")
+    assert typed.returncode == 0, typed.stdout + typed.stderr
 
 
 def test_the_form_submits_a_container_job_with_its_time_limit(live, live_cast, container_engine, client):
