@@ -171,3 +171,46 @@ def test_a_job_whose_attempts_keep_dying_fails_as_poisoned(transactional_db, liv
         job.refresh_from_db()
         assert job.status == (Status.FAILED if attempt == settings.JOB_MAX_ATTEMPTS else Status.WAITING)
     assert job.error_kind == "poisoned" and f"{settings.JOB_MAX_ATTEMPTS} attempts" in job.error
+
+
+def test_a_finished_job_wakes_the_releaser_loop_or_releases_itself_when_none_is_alive(
+    transactional_db, live_cast, fake_gpus, r
+):
+    from scheduler.jobs.release import ALIVE_KEY, WAKE_KEY, nudge
+
+    [gpu] = fake_gpus([80])
+    waiting = Job.objects.create(owner=live_cast.alice, kind="noop", time_limit=60)  # bypasses submit's release
+    r.set(ALIVE_KEY, 1, ex=5)
+    nudge()
+    waiting.refresh_from_db()
+    assert waiting.status == Status.WAITING and r.llen(WAKE_KEY) == 1  # the loop's job, one wake however many
+    nudge()
+    assert r.llen(WAKE_KEY) == 1
+    r.delete(ALIVE_KEY)
+    nudge()
+    waiting.refresh_from_db()
+    assert waiting.status == Status.QUEUED and waiting.queue == gpu["queue"]
+
+
+def test_the_releaser_loop_runs_a_round_as_soon_as_it_is_woken(transactional_db, live_cast, fake_gpus, live_env):
+    from scheduler.jobs.release import ALIVE_KEY, nudge
+
+    [gpu] = fake_gpus([80])
+    # A long interval: only a wake can make it release within the test's time.
+    releaser = support.Proc(
+        "releaser-wake", [support.python(), "manage.py", "releaser"], {**live_env, "RELEASER_INTERVAL": "60"}
+    )
+    try:
+        support.wait_until(lambda: redis_alive(ALIVE_KEY), 30, "the releaser loop to say it is alive")
+        waiting = Job.objects.create(owner=live_cast.alice, kind="noop", time_limit=60)
+        nudge()
+        support.wait_until(lambda: Job.objects.get(id=waiting.id).status == Status.QUEUED, 5, "the woken round")
+        assert Job.objects.get(id=waiting.id).queue == gpu["queue"]
+    finally:
+        releaser.stop()
+
+
+def redis_alive(key: str) -> bool:
+    from workers.connections import redis_client
+
+    return bool(redis_client().exists(key))
