@@ -111,5 +111,6 @@ def _rootfs_tar(busybox: Path) -> bytes:
     return out.getvalue()
 
 
-def leftovers(engine: Engine, label: str = "gpuq.job") -> list:
-    return engine.client().containers.list(all=True, filters={"label": label})
+def job_containers(engine: Engine) -> list:
+    """Every container a worker made for a job, running or not."""
+    return engine.client().containers.list(all=True, filters={"label": "gpuq.queue"})

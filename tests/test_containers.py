@@ -7,6 +7,7 @@ import pytest
 from scheduler.jobs.models import ContainerImage, Job
 from tests import support
 from tests.conftest import running_system
+from tests.engine import job_containers
 from tests.test_e2e import run_cli, wait_final
 from workers.identity import WorkerIdentity
 
@@ -25,11 +26,7 @@ def live(containers_system, live_cast, container_engine):
     ContainerImage.objects.create(image=container_engine.image, description="busybox for the tests")
     yield containers_system
     containers_system.quiesce()
-    support.wait_until(lambda: not _ours(container_engine), 20, "the job containers to be removed")
-
-
-def _ours(engine) -> list:
-    return engine.client().containers.list(all=True, filters={"label": "gpuq.queue"})
+    support.wait_until(lambda: not job_containers(container_engine), 20, "the job containers to be removed")
 
 
 def submit(live, cast, user=None, **params) -> dict:
@@ -76,7 +73,7 @@ def test_the_time_limit_kills_the_container(live, live_cast, container_engine):
 
 def test_cancelling_stops_the_container_and_the_settings_hold_on_it(live, live_cast, container_engine):
     job = submit(live, live_cast, image=container_engine.image, command="sleep 120")
-    [container] = support.wait_until(lambda: _ours(container_engine), 30, "the job's container to exist")
+    [container] = support.wait_until(lambda: job_containers(container_engine), 30, "the job's container to exist")
     container.reload()
     host, config = container.attrs["HostConfig"], container.attrs["Config"]
     assert config["User"] == "65534:65534" and host["Privileged"] is False
@@ -89,7 +86,7 @@ def test_cancelling_stops_the_container_and_the_settings_hold_on_it(live, live_c
     http = live.session(live_cast.token(live_cast.alice))
     support.wait_until(lambda: http.get(f"{live.url}/api/jobs/{job['id']}/").json()["status"] == "running", 30)
     assert http.post(f"{live.url}/api/jobs/{job['id']}/cancel/").status_code == 200
-    support.wait_until(lambda: not _ours(container_engine), 15, "the cancelled job's container to go")
+    support.wait_until(lambda: not job_containers(container_engine), 15, "the cancelled job's container to go")
     assert Job.objects.get(id=job["id"]).status == "cancelled"
 
 

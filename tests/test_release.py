@@ -192,7 +192,7 @@ def test_a_finished_job_wakes_the_releaser_loop_or_releases_itself_when_none_is_
     assert waiting.status == Status.QUEUED and waiting.queue == gpu["queue"]
 
 
-def test_the_releaser_loop_runs_a_round_as_soon_as_it_is_woken(transactional_db, live_cast, fake_gpus, live_env):
+def test_the_releaser_loop_runs_a_round_as_soon_as_it_is_woken(transactional_db, live_cast, fake_gpus, live_env, r):
     from scheduler.jobs.release import ALIVE_KEY, nudge
 
     [gpu] = fake_gpus([80])
@@ -201,16 +201,10 @@ def test_the_releaser_loop_runs_a_round_as_soon_as_it_is_woken(transactional_db,
         "releaser-wake", [support.python(), "manage.py", "releaser"], {**live_env, "RELEASER_INTERVAL": "60"}
     )
     try:
-        support.wait_until(lambda: redis_alive(ALIVE_KEY), 30, "the releaser loop to say it is alive")
+        support.wait_until(lambda: r.exists(ALIVE_KEY), 30, "the releaser loop to say it is alive")
         waiting = Job.objects.create(owner=live_cast.alice, kind="noop", time_limit=60)
         nudge()
         support.wait_until(lambda: Job.objects.get(id=waiting.id).status == Status.QUEUED, 5, "the woken round")
         assert Job.objects.get(id=waiting.id).queue == gpu["queue"]
     finally:
         releaser.stop()
-
-
-def redis_alive(key: str) -> bool:
-    from workers.connections import redis_client
-
-    return bool(redis_client().exists(key))

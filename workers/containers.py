@@ -109,8 +109,12 @@ def run(job: Job, still_ours: Callable[[], bool]) -> dict[str, Any]:
     finally:
         output.stop()
         _remove(container)
-    summary = {"exit_code": code, "image": entry.image, "run_time_s": time.monotonic() - started}
-    summary["log_lines"] = output.kept
+    summary = {
+        "exit_code": code,
+        "image": entry.image,
+        "run_time_s": time.monotonic() - started,
+        "log_lines": output.kept,
+    }
     if code != 0:
         raise ContainerFailed(f"the container exited with code {code}", "exit", result=summary)
     return summary
@@ -121,8 +125,7 @@ def _wait(container, job: Job, still_ours: Callable[[], bool], output: LogPump) 
     checked = 0.0
     while True:
         container.reload()
-        if container.status in ("exited", "dead", "stopped"):
-            output.drain()
+        if container.status in ("exited", "dead", "stopped"):  # its last lines are stored by output.stop()
             return int(container.attrs["State"]["ExitCode"])
         output.flush()
         if time.monotonic() > deadline:
