@@ -29,7 +29,12 @@ class Reaper:
     def run(self) -> int:
         r = redis_client()
         live = {s["queue"] for s in fleet.live_snapshots(r)}
-        return self.requeue_dead_gpus(live) + reap_lost_attempts(r) + resend_lost_messages(live)
+        return (
+            self.requeue_dead_gpus(live)
+            + reap_lost_attempts(r)
+            + resend_lost_messages(live)
+            + fail_orphaned_dependents()
+        )
 
     def requeue_dead_gpus(self, live: set[str]) -> int:
         now, moved = time.time(), 0
@@ -59,6 +64,17 @@ def reap_lost_attempts(r) -> int:
         else:
             moved += lifecycle.requeue(job.id, "its attempt stopped renewing its lease (worker lost)")
     return moved
+
+
+def fail_orphaned_dependents() -> int:
+    """Waiting jobs after one that ended without success (it ended while they were being stored, so
+    `fail_dependents` did not see them): they can never run, so they fail, naming the dependency."""
+    ended = (Status.FAILED, Status.CANCELLED)
+    rows = Job.objects.filter(status=Status.WAITING, after__status__in=ended).values_list("id", "after__id", "after__status")
+    failed = 0
+    for job_id, dep_id, dep_status in rows:
+        failed += lifecycle.fail_waiting(job_id, f"dependency failed: job {dep_id} is {dep_status}")
+    return failed
 
 
 def resend_lost_messages(live: set[str]) -> int:

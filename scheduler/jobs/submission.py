@@ -15,7 +15,7 @@ from gpu_tasks.base import Estimate, ParamError, UnknownKind
 from gpu_tasks.params import validate
 from gpu_tasks.registry import get_kind
 from scheduler.jobs import lifecycle
-from scheduler.jobs.models import FINAL, ContainerImage, Job, JobArray, Quota
+from scheduler.jobs.models import FINAL, ContainerImage, Job, JobArray, Quota, Status
 from scheduler.jobs.release import release_soon
 from workers import fleet
 from workers.connections import redis_client
@@ -96,11 +96,16 @@ def _time_limit(value: int | None) -> int:
 def _dependencies(user, ids: list[int]) -> list[int]:
     if not ids:
         return []
-    found = set(Job.objects.filter(owner=user, id__in=ids).values_list("id", flat=True))
-    missing = sorted(set(ids) - found)
+    found = dict(Job.objects.filter(owner=user, id__in=ids).values_list("id", "status"))
+    missing = sorted(set(ids) - set(found))
     if missing:
         # Another user's job is "not found" too: its existence is not ours to reveal.
         raise SubmissionError({"after": f"no such job: {', '.join(map(str, missing))}"})
+    # A job after one that already failed could never run and would wait for ever: refuse it now.
+    ended = sorted((i, s) for i, s in found.items() if s in (Status.FAILED, Status.CANCELLED))
+    if ended:
+        said = ", ".join(f"job {i} is {s}" for i, s in ended)
+        raise SubmissionError({"after": f"{said}: a job after it could never run"})
     return sorted(found)
 
 
