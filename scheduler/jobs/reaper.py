@@ -70,7 +70,9 @@ def fail_orphaned_dependents() -> int:
     """Waiting jobs after one that ended without success (it ended while they were being stored, so
     `fail_dependents` did not see them): they can never run, so they fail, naming the dependency."""
     ended = (Status.FAILED, Status.CANCELLED)
-    rows = Job.objects.filter(status=Status.WAITING, after__status__in=ended).values_list("id", "after__id", "after__status")
+    rows = Job.objects.filter(status=Status.WAITING, after__status__in=ended).values_list(
+        "id", "after__id", "after__status"
+    )
     failed = 0
     for job_id, dep_id, dep_status in rows:
         failed += lifecycle.fail_waiting(job_id, f"dependency failed: job {dep_id} is {dep_status}")
