@@ -4,8 +4,9 @@ from django.conf import settings
 from rest_framework import serializers
 
 from gpu_tasks.container import check_image
+from scheduler.api.bounds import CappedListField
 from scheduler.jobs import results
-from scheduler.jobs.models import ContainerImage, Job, JobArray, JobEvent
+from scheduler.jobs.models import MAX_ID, ContainerImage, Job, JobArray, JobEvent
 from scheduler.jobs.visibility import ahead_of
 
 
@@ -21,8 +22,8 @@ class SchedulingSerializer(serializers.Serializer):
 
 
 class JobSpecSerializer(SchedulingSerializer):
-    after = serializers.ListField(
-        child=serializers.IntegerField(min_value=1),
+    after = CappedListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
         required=False,
         default=list,
         max_length=1000,
@@ -31,12 +32,12 @@ class JobSpecSerializer(SchedulingSerializer):
 
 
 class BatchSerializer(serializers.Serializer):
-    jobs = serializers.ListField(child=JobSpecSerializer(), min_length=1, max_length=settings.BATCH_MAX_JOBS)
+    jobs = CappedListField(child=JobSpecSerializer(), min_length=1, max_length=settings.BATCH_MAX_JOBS)
 
 
 class ArraySpecSerializer(SchedulingSerializer):
     grid = serializers.DictField(
-        child=serializers.ListField(min_length=1, max_length=1000),
+        child=CappedListField(min_length=1, max_length=1000),
         help_text='lists of values, e.g. {"n": [1024, 2048]}; `params` are shared by every member',
     )
 

@@ -86,11 +86,13 @@ def resume(uuid: str) -> dict:
     return _row(uuid)
 
 
-def _known(uuid: str) -> None:
-    from rest_framework.exceptions import NotFound
+class UnknownGpu(LookupError):
+    """No GPU of that UUID was ever seen by the fleet: a 404 in the API and on the pages."""
 
+
+def _known(uuid: str) -> None:
     if not any(g["uuid"] == uuid for g in fleet.known_gpus(redis_client())):
-        raise NotFound(f"no GPU {uuid} in the fleet")
+        raise UnknownGpu(f"no GPU {uuid} in the fleet")
 
 
 def _row(uuid: str) -> dict:

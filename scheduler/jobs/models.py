@@ -18,6 +18,7 @@ class Status(models.TextChoices):
 
 FINAL = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
 HELD = (Status.QUEUED, Status.RUNNING)  # what a GPU holds
+MAX_ID = 2**63 - 1  # BigAutoField: SQLite's INTEGER and PostgreSQL's bigint hold no more
 
 
 class Quota(models.Model):

@@ -15,7 +15,7 @@ from gpu_tasks.base import Estimate, ParamError, UnknownKind
 from gpu_tasks.params import validate
 from gpu_tasks.registry import get_kind
 from scheduler.jobs import lifecycle
-from scheduler.jobs.models import FINAL, ContainerImage, Job, JobArray, Quota, Status
+from scheduler.jobs.models import FINAL, MAX_ID, ContainerImage, Job, JobArray, Quota, Status
 from scheduler.jobs.release import release_soon
 from workers import fleet
 from workers.connections import redis_client
@@ -96,6 +96,8 @@ def _time_limit(value: int | None) -> int:
 def _dependencies(user, ids: list[int]) -> list[int]:
     if not ids:
         return []
+    if not all(isinstance(i, int) and 1 <= i <= MAX_ID for i in ids):
+        raise SubmissionError({"after": f"job ids are whole numbers from 1 to {MAX_ID}"})
     found = dict(Job.objects.filter(owner=user, id__in=ids).values_list("id", "status"))
     missing = sorted(set(ids) - set(found))
     if missing:

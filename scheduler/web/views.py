@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect, render
 
 from gpu_tasks.registry import KINDS
@@ -25,13 +25,15 @@ def job_list(request: HttpRequest) -> HttpResponse:
 @login_required
 def submit(request: HttpRequest) -> HttpResponse:
     kinds = [k for k in KINDS.values() if request.user.is_staff or not k.staff_only]
-    chosen, values, errors = request.POST.get("kind", kinds[0].name), {}, {}
+    chosen, values, errors, status = request.POST.get("kind", kinds[0].name), {}, {}, 200
     if request.method == "POST":
         values = {k: v for k, v in request.POST.items() if k.startswith(f"{chosen}.")}
         try:
             return redirect(*_submit_form(request, chosen, values))
         except submission.SubmissionError as exc:
-            errors = exc.errors
+            errors, status = exc.errors, exc.status
+    if chosen not in KINDS:
+        chosen = kinds[0].name  # the error names what was sent; the form shows a kind that exists
     return render(
         request,
         "web/submit.html",
@@ -45,11 +47,14 @@ def submit(request: HttpRequest) -> HttpResponse:
             "images": ContainerImage.objects.values_list("image", flat=True),
             "default_time_limit": settings.JOB_TIME_LIMIT_DEFAULT,
         },
+        status=status,
     )
 
 
 def _submit_form(request: HttpRequest, kind: str, values: dict[str, str]) -> tuple:
     """Submit what the form holds (one job, or an array over a grid); where to go next."""
+    if kind not in KINDS:
+        raise submission.SubmissionError({"kind": f"unknown kind {kind!r}"})
     common = {
         "priority": _int(request.POST.get("priority"), "priority", 0),
         "time_limit": _int(request.POST.get("time_limit"), "time_limit", None),
@@ -134,10 +139,13 @@ def gpu_page(request: HttpRequest) -> HttpResponse:
         if not request.user.is_staff:
             return HttpResponseForbidden("only staff drain and resume GPUs")
         uuid = request.POST.get("uuid", "")
-        if "drain" in request.POST:
-            control.drain(uuid, f"drained by {request.user.username}")
-        else:
-            control.resume(uuid)
+        try:
+            if "drain" in request.POST:
+                control.drain(uuid, f"drained by {request.user.username}")
+            else:
+                control.resume(uuid)
+        except control.UnknownGpu as exc:
+            raise Http404(str(exc)) from None
         return redirect("gpus")
     counts = control.counts(visible_jobs(request.user))["counts"]
     return render(request, "web/gpus.html", {"gpus": control.fleet_view(), "counts": counts})
