@@ -6,6 +6,9 @@ records a job's end, so every web and worker process reports the same cumulative
 
 from __future__ import annotations
 
+import hmac
+
+from django.conf import settings
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -72,7 +75,21 @@ class Collector:
         )
 
 
+def allowed(request: HttpRequest) -> bool:
+    """Prometheus sends `Authorization: Bearer <METRICS_TOKEN>` (its `authorization.credentials_file`);
+    a signed-in member of staff may read the page too. Job counts and GPU names are not public."""
+    token = settings.METRICS_TOKEN
+    sent = request.headers.get("Authorization", "")
+    if token and hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
+        return True
+    return request.user.is_authenticated and request.user.is_staff
+
+
 def metrics_view(request: HttpRequest) -> HttpResponse:
+    if not allowed(request):
+        answer = HttpResponse("metrics need Authorization: Bearer <METRICS_TOKEN>\n", status=401)
+        answer["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return answer
     registry = CollectorRegistry()
     registry.register(Collector())
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

@@ -39,6 +39,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
+    "scheduler.web.throttle.LoginThrottle",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -127,7 +128,6 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "scheduler.api.errors.handle",
-    "DEFAULT_THROTTLE_RATES": {"submit": envstr("SUBMIT_RATE", "600/min")},
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "GPU job queue API",
@@ -163,6 +163,12 @@ JOB_MAX_ATTEMPTS = envint("JOB_MAX_ATTEMPTS", 3)
 # Redis redelivers an unacknowledged message after this; it must outlast the longest job (ARCHITECTURE).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": JOB_TIME_LIMIT_MAX + 3600}
 BATCH_MAX_JOBS = envint("BATCH_MAX_JOBS", 10000)
+# Jobs (not requests: one batch carries up to BATCH_MAX_JOBS) a user may submit, as N/period.
+SUBMIT_RATE = envstr("SUBMIT_RATE", "20000/min")
+# Sign-in attempts per client address and per user name (the login page, the admin's).
+LOGIN_RATE = envstr("LOGIN_RATE", "10/min")
+# The bearer token Prometheus sends to /metrics; without one only signed-in staff read it.
+METRICS_TOKEN = envstr("METRICS_TOKEN", "")
 USER_MAX_WAITING_JOBS = envint("USER_MAX_WAITING_JOBS", 20000)
 USER_PRIORITY_MAX = envint("USER_PRIORITY_MAX", 10)  # staff may go above
 STAFF_PRIORITY_MAX = envint("STAFF_PRIORITY_MAX", 100)

@@ -14,6 +14,7 @@ from django.db import transaction
 from gpu_tasks.base import Estimate, ParamError, UnknownKind
 from gpu_tasks.params import validate
 from gpu_tasks.registry import get_kind
+from scheduler import ratelimit
 from scheduler.jobs import lifecycle
 from scheduler.jobs.models import FINAL, MAX_ID, ContainerImage, Job, JobArray, Quota, Status
 from scheduler.jobs.release import release_soon
@@ -120,6 +121,7 @@ def submit(user, specs: list[dict], as_batch: bool = False) -> list[Job]:
 
 def validate_all(user, specs: list[dict], as_batch: bool) -> list[Prepared]:
     """Every spec checked before anything is stored; errors listed per job for a batch."""
+    _check_rate(user, len(specs))
     largest = fleet.largest_gpu_memory(redis_client())
     quota = Quota.objects.filter(user=user).first()
     errors, prepared = [], []
@@ -132,6 +134,15 @@ def validate_all(user, specs: list[dict], as_batch: bool) -> list[Prepared]:
     if any(errors):
         raise SubmissionError({"jobs": errors} if as_batch else errors[0])
     return prepared
+
+
+def _check_rate(user, jobs: int) -> None:
+    wait = ratelimit.take(f"submit:{user.pk}", settings.SUBMIT_RATE, jobs)
+    if wait:
+        raise SubmissionError(
+            {"detail": f"Request was throttled: over {settings.SUBMIT_RATE} jobs; try again in {math.ceil(wait)} s"},
+            status=429,
+        )
 
 
 def _store(user, prepared: list[Prepared], array: JobArray | None) -> list[Job]:

@@ -1,4 +1,4 @@
-"""Who sees which jobs: their owner, and staff. Everyone else gets 404, not 403."""
+"""Who sees which jobs: their owner, and staff. Everyone else gets 404, not 403, and no GPU row names them."""
 
 from django.db.models import QuerySet
 
@@ -21,3 +21,20 @@ def ahead_of(job: Job) -> dict[str, int] | None:
     higher = waiting.filter(priority__gt=job.priority).count()
     same = waiting.filter(priority=job.priority, created_at__lt=job.created_at).count()
     return {"jobs": higher + same, "higher_priority": higher}
+
+
+def fleet_seen_by(user, rows: list[dict]) -> list[dict]:
+    """The fleet view as `user` may see it: another user's running job is not named, and the GPU's
+    process ids (which tell whose jobs run where) are for staff only."""
+    if user.is_staff:
+        return rows
+    own = set(Job.objects.filter(owner=user, status="running").values_list("id", flat=True))
+    return [_redacted(row, own) for row in rows]
+
+
+def _redacted(row: dict, own: set[int]) -> dict:
+    snap = row["snapshot"]
+    if snap is not None:
+        snap = {k: v for k, v in snap.items() if k != "processes"}
+        snap["running_job"] = snap.get("running_job") if snap.get("running_job") in own else None
+    return {**row, "running_job": row["running_job"] if row["running_job"] in own else None, "snapshot": snap}

@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from gpu_tasks.registry import KINDS
 from scheduler.jobs import control, results, submission
 from scheduler.jobs.models import FINAL, ContainerImage, Status
-from scheduler.jobs.visibility import ahead_of, visible_arrays, visible_jobs
+from scheduler.jobs.visibility import ahead_of, fleet_seen_by, visible_arrays, visible_jobs
 
 
 @login_required
@@ -148,4 +148,6 @@ def gpu_page(request: HttpRequest) -> HttpResponse:
             raise Http404(str(exc)) from None
         return redirect("gpus")
     counts = control.counts(visible_jobs(request.user))["counts"]
-    return render(request, "web/gpus.html", {"gpus": control.fleet_view(), "counts": counts})
+    return render(
+        request, "web/gpus.html", {"gpus": fleet_seen_by(request.user, control.fleet_view()), "counts": counts}
+    )
