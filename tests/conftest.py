@@ -16,6 +16,7 @@ from rest_framework.test import APIClient
 from tests import support
 
 # Keys that belong to live workers' telemetry and Celery's queues survive between tests.
+METRICS_TOKEN = "test-metrics-token"  # what the live systems' Prometheus would send
 KEPT_PREFIXES = (b"gpuq:gpu:", b"gpuq:gpus", b"gpuq:hist:", b"_kombu", b"gpu.", b"cpu.", b"unacked")
 
 
@@ -104,6 +105,7 @@ def _env(db_url: str, redis_url: str, **extra: str) -> dict[str, str]:
         DEAD_GPU_REQUEUE_AFTER="6",
         RELEASER_INTERVAL="0.5",
         GPU_FEED_SECONDS="0",
+        METRICS_TOKEN=METRICS_TOKEN,
         PYTHONUNBUFFERED="1",
         LOG_LEVEL="INFO",
         **extra,
