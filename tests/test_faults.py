@@ -1,5 +1,6 @@
 """Faults injected into real processes; afterwards every accepted job is final, recorded once."""
 
+import os
 import signal
 import threading
 
@@ -211,3 +212,19 @@ def test_redis_restarted_while_1000_jobs_are_queued_loses_none(django_db_setup, 
     finally:
         system.stop()
         redis_proc.stop()
+
+
+def test_a_hung_releaser_does_not_stop_the_queue(live_system, live_cast):
+    """SIGSTOP the releaser: its heartbeat goes stale and the idle workers release in its place."""
+    token = live_cast.token(live_cast.alice)
+    releaser = live_system.releaser.popen
+    os.killpg(releaser.pid, signal.SIGSTOP)
+    try:
+        body = {"jobs": [{"kind": "burn", "params": {"seconds": 0.2, "mib": 1}}] * 20}
+        jobs = post(live_system, token, "/api/jobs/batch/", body).json()["jobs"]
+        done = [wait_final(live_system.session(token), live_system.url, j["id"], timeout=90) for j in jobs]
+    finally:
+        os.killpg(releaser.pid, signal.SIGCONT)
+    assert [j["status"] for j in done] == ["succeeded"] * 20
+    assert {j["queue"].rsplit(".", 1)[-1] for j in done} == {"hostA", "hostB"}
+    assert releaser.poll() is None  # the releaser itself was stopped all along, not replaced

@@ -15,9 +15,10 @@ from workers import fleet, telemetry
 from workers.celery_app import app
 from workers.connections import redis_client
 from workers.identity import WorkerIdentity
+from workers.standin import StandIn
 
 log = logging.getLogger(__name__)
-_publisher: list[telemetry.Publisher] = []
+_publisher: list[telemetry.Publisher | StandIn] = []
 
 
 def run(ident: WorkerIdentity, concurrency: int | None, loglevel: str) -> int:
@@ -49,7 +50,9 @@ def _start_telemetry(ident: WorkerIdentity) -> None:
     collect = _gpu_collector(ident) if ident.kind == "gpu" else _cpu_collector(ident)
     publisher = telemetry.Publisher(redis_client(), collect, settings.TELEMETRY_INTERVAL, settings.TELEMETRY_TTL)
     publisher.start()
-    _publisher.append(publisher)
+    standin = StandIn(settings.RELEASER_INTERVAL)  # releases while the releaser's heartbeat is stale
+    standin.start()
+    _publisher.extend([publisher, standin])
     log.info("publishing telemetry of %s every %.1f s", ident, settings.TELEMETRY_INTERVAL)
 
 
