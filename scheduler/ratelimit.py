@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from workers.connections import redis_client
+from scheduler.dispatch.connections import redis_client
 
 PERIODS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600, "d": 86400}
 

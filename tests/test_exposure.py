@@ -1,33 +1,35 @@
 """No one sees more than they should: other users' jobs on the GPU view, metrics, password guessing."""
 
+from dataclasses import replace
+
 import pytest
 from django.test import Client
 
+from scheduler.dispatch.connections import redis_client
+from scheduler.fleet import store as fleet
 from scheduler.jobs.models import Job, Status
-from workers import fleet
-from workers.connections import redis_client
 
 pytestmark = pytest.mark.sqlite
 
 
 def _running(user, gpu) -> Job:
-    return Job.objects.create(owner=user, kind="noop", time_limit=60, status=Status.RUNNING, queue=gpu["queue"])
+    return Job.objects.create(owner=user, kind="noop", time_limit=60, status=Status.RUNNING, queue=gpu.queue)
 
 
 def test_the_gpu_view_hides_other_users_jobs_and_process_ids(cast, fake_gpus):
     mine_gpu, theirs_gpu = fake_gpus([80, 80])
     mine, theirs = _running(cast.alice, mine_gpu), _running(cast.bob, theirs_gpu)
     for gpu, job in ((mine_gpu, mine), (theirs_gpu, theirs)):
-        fleet.publish(redis_client(), {**gpu, "running_job": job.id, "processes": [{"pid": 4242, "memory": 1}]}, 60)
+        fleet.publish(redis_client(), replace(gpu, running_job=job.id, processes=({"pid": 4242, "memory": 1},)), 60)
     rows = {row["uuid"]: row for row in cast.api(cast.alice).get("/api/gpus/").json()}
-    assert rows[mine_gpu["uuid"]]["running_job"] == mine.id
-    assert rows[mine_gpu["uuid"]]["snapshot"]["running_job"] == mine.id
-    assert rows[theirs_gpu["uuid"]]["running_job"] is None
-    assert rows[theirs_gpu["uuid"]]["snapshot"]["running_job"] is None
-    assert all("processes" not in row["snapshot"] for row in rows.values())
+    assert rows[mine_gpu.uuid]["running_job"] == mine.id
+    assert rows[mine_gpu.uuid]["snapshot"]["running_job"] == mine.id
+    assert rows[theirs_gpu.uuid]["running_job"] is None
+    assert rows[theirs_gpu.uuid]["snapshot"]["running_job"] is None
+    assert all(row["snapshot"]["processes"] == [] for row in rows.values())
     staff = {row["uuid"]: row for row in cast.api(cast.staff).get("/api/gpus/").json()}
-    assert staff[theirs_gpu["uuid"]]["running_job"] == theirs.id
-    assert staff[theirs_gpu["uuid"]]["snapshot"]["processes"] == [{"pid": 4242, "memory": 1}]
+    assert staff[theirs_gpu.uuid]["running_job"] == theirs.id
+    assert staff[theirs_gpu.uuid]["snapshot"]["processes"] == [{"pid": 4242, "memory": 1}]
     web = Client()
     web.force_login(cast.alice)
     assert f"/jobs/{theirs.id}/" not in web.get("/gpus/").content.decode()

@@ -13,8 +13,8 @@ import threading
 
 from django.db import close_old_connections
 
+from scheduler.dispatch.connections import redis_client
 from scheduler.jobs.release import ALIVE_KEY, release
-from workers.connections import redis_client
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,7 @@
 """Who sees which jobs: their owner, and staff. Everyone else gets 404, not 403, and no GPU row names them."""
 
+from dataclasses import replace
+
 from django.db.models import QuerySet
 
 from scheduler.jobs.models import Job, JobArray
@@ -35,6 +37,5 @@ def fleet_seen_by(user, rows: list[dict]) -> list[dict]:
 def _redacted(row: dict, own: set[int]) -> dict:
     snap = row["snapshot"]
     if snap is not None:
-        snap = {k: v for k, v in snap.items() if k != "processes"}
-        snap["running_job"] = snap.get("running_job") if snap.get("running_job") in own else None
+        snap = replace(snap, processes=(), running_job=snap.running_job if snap.running_job in own else None)
     return {**row, "running_job": row["running_job"] if row["running_job"] in own else None, "snapshot": snap}
