@@ -61,12 +61,20 @@ class Collector:
         used = GaugeMetricFamily("gpuq_gpu_memory_used_bytes", "GPU memory in use", labels=["gpu", "host"])
         total = GaugeMetricFamily("gpuq_gpu_memory_total_bytes", "GPU memory", labels=["gpu", "host"])
         util = GaugeMetricFamily("gpuq_gpu_utilization_percent", "GPU utilization", labels=["gpu", "host"])
+        healthy = GaugeMetricFamily(
+            "gpuq_gpu_healthy",
+            "1 when the GPU takes jobs; 0 when marked unhealthy, with the reason",
+            labels=["gpu", "host", "reason"],
+        )
+        sick = fleet.unhealthy(r)
         for s in fleet.live_snapshots(r):
             depth.add_metric([s.uuid, s.queue], held.get(s.queue, 0))
             used.add_metric([s.uuid, s.host], s.memory_used or 0)
             total.add_metric([s.uuid, s.host], s.memory_total or 0)
             util.add_metric([s.uuid, s.host], s.utilization or 0)
-        return depth, used, total, util
+            reason = sick.get(s.uuid) or ("" if s.healthy else s.health_reason)
+            healthy.add_metric([s.uuid, s.host, reason], 0 if reason else 1)
+        return depth, used, total, util, healthy
 
     def _histogram(self, r, name: str, metric: str) -> HistogramMetricFamily:
         raw = {k.decode(): v.decode() for k, v in r.hgetall(keys.histogram(name)).items()}

@@ -161,6 +161,9 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 JOB_TIME_LIMIT_DEFAULT = envint("JOB_TIME_LIMIT_DEFAULT", 600)  # seconds
 JOB_TIME_LIMIT_MAX = envint("JOB_TIME_LIMIT_MAX", 24 * 3600)
 JOB_MAX_ATTEMPTS = envint("JOB_MAX_ATTEMPTS", 3)
+# Jobs in a row failing on one GPU with a CUDA error that poisons the context before the GPU is marked
+# unhealthy (taken out of routing until staff resume it).
+GPU_CUDA_FAILURES_UNHEALTHY = envint("GPU_CUDA_FAILURES_UNHEALTHY", 3)
 # Redis redelivers an unacknowledged message after this; it must outlast the longest job (ARCHITECTURE).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": JOB_TIME_LIMIT_MAX + 3600}
 BATCH_MAX_JOBS = envint("BATCH_MAX_JOBS", 10000)

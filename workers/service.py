@@ -14,11 +14,13 @@ from django.conf import settings
 
 from scheduler.dispatch.celery_app import app
 from scheduler.dispatch.connections import redis_client
+from scheduler.fleet import health
 from scheduler.fleet import store as fleet
 from scheduler.fleet.snapshot import Snapshot
 from scheduler.jobs.models import Job, Status
 from workers import (
     gpu,
+    gpu_health,
     tasks,  # noqa: F401 (importing it registers the worker's task with the app)
     telemetry,
 )
@@ -73,6 +75,7 @@ def _gpu_collector(ident: WorkerIdentity) -> Callable[[], Snapshot]:
     import pynvml  # only a GPU worker needs NVML loaded
 
     gpu_ident = next(g for g in gpu.list_gpus(pynvml) if g.uuid == ident.uuid)
+    xids = gpu_health.XidWatch(pynvml, pynvml.nvmlDeviceGetHandleByUUID(ident.uuid))
     return lambda: _overridden(
         ident,
         telemetry.snapshot(
@@ -83,6 +86,7 @@ def _gpu_collector(ident: WorkerIdentity) -> Callable[[], Snapshot]:
             draining=ident.uuid in fleet.draining(redis_client()),
             our_pids=_our_pids(),
             now=time.time(),
+            xids=xids.drain(),
         ),
     )
 
@@ -102,11 +106,10 @@ def _cpu_collector(ident: WorkerIdentity) -> Callable[[], Snapshot]:
 
 
 def _overridden(ident: WorkerIdentity, snap: Snapshot) -> Snapshot:
-    """A health mark set by failing jobs wins over what NVML says; the queue is the one this worker serves."""
-    reason = fleet.unhealthy(redis_client()).get(ident.uuid)
-    if reason:
-        return replace(snap, queue=ident.queue, healthy=False, health_reason=reason)
-    return replace(snap, queue=ident.queue)
+    """A new NVML fault marks the GPU; the mark (until staff clear it) is the health the snapshot says.
+    The queue is the one this worker serves."""
+    reason = health.settle(redis_client(), ident.uuid, snap.health_reason)
+    return replace(snap, queue=ident.queue, healthy=not reason, health_reason=reason)
 
 
 def _running_job(ident: WorkerIdentity) -> int | None:

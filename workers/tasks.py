@@ -13,6 +13,7 @@ from gpu_tasks.registry import get_kind
 from scheduler.dispatch import lease
 from scheduler.dispatch.celery_app import RUN_JOB, app
 from scheduler.dispatch.connections import redis_client
+from scheduler.fleet import health
 from scheduler.jobs import lifecycle
 from scheduler.jobs.models import Job, Status
 from scheduler.jobs.release import nudge
@@ -52,10 +53,20 @@ def run_job(job_id: int) -> None:
         note=_note(outcome),
     )
     if recorded:
+        _count_for_health(r, outcome)
         nudge()
     if outcome.error_kind == "sticky":
         # A sticky CUDA error poisons this process's context: exit so a clean process replaces it.
         os._exit(70)
+
+
+def _count_for_health(r, outcome: Outcome) -> None:
+    """Jobs failing here in a row with context-poisoning CUDA errors take the GPU out of routing."""
+    try:
+        if health.job_ended(r, identity.current().uuid, outcome.error_kind == "sticky", outcome.error):
+            log.error("GPU %s marked unhealthy: jobs keep failing there with CUDA errors", identity.current().uuid)
+    except Exception:  # Redis away: health counting must not fail the recorded job
+        log.exception("could not count job %s for the GPU's health", outcome)
 
 
 def execute(job: Job) -> Outcome:

@@ -152,6 +152,8 @@ class GpuSerializer(serializers.Serializer):
     alive = serializers.BooleanField()
     draining = serializers.BooleanField()
     drain_reason = serializers.CharField(allow_blank=True)
+    healthy = serializers.BooleanField(help_text="false: out of routing until staff resume it")
+    health_reason = serializers.CharField(allow_blank=True, help_text="NVML's fault, or the CUDA errors of its jobs")
     queued = serializers.IntegerField()
     running_job = serializers.IntegerField(allow_null=True)
     snapshot = SnapshotField(allow_null=True)

@@ -7,6 +7,7 @@ from django.db.models import Count
 from gpu_tasks.registry import get_kind
 from scheduler.dispatch import celery_app
 from scheduler.dispatch.connections import redis_client
+from scheduler.fleet import health
 from scheduler.fleet import store as fleet
 from scheduler.fleet.snapshot import Snapshot
 from scheduler.jobs import lifecycle
@@ -29,16 +30,18 @@ def fleet_view() -> list[dict]:
     """Every GPU the fleet has seen, with its live snapshot (None when silent), queue and running job."""
     r = redis_client()
     live = {snap.uuid: snap for snap in fleet.live_snapshots(r)}
-    drained = fleet.draining(r)
+    drained, sick = fleet.draining(r), fleet.unhealthy(r)
     held = dict(
         Job.objects.filter(status=Status.QUEUED).values("queue").annotate(n=Count("id")).values_list("queue", "n")
     )
     running = dict(Job.objects.filter(status=Status.RUNNING).values_list("queue", "id"))
-    return [_gpu_row(known, live.get(known["uuid"]), drained, held, running) for known in fleet.known_gpus(r)]
+    return [_gpu_row(known, live.get(known["uuid"]), drained, sick, held, running) for known in fleet.known_gpus(r)]
 
 
-def _gpu_row(known: dict, snap: Snapshot | None, drained: dict, held: dict, running: dict) -> dict:
+def _gpu_row(known: dict, snap: Snapshot | None, drained: dict, sick: dict, held: dict, running: dict) -> dict:
     queue = known.get("queue", "")
+    # The mark outlives the worker; a live snapshot may say more (telemetry failing).
+    health_reason = sick.get(known["uuid"]) or (snap.health_reason if snap and not snap.healthy else "")
     return {
         "uuid": known["uuid"],
         "host": known.get("host", ""),
@@ -48,6 +51,8 @@ def _gpu_row(known: dict, snap: Snapshot | None, drained: dict, held: dict, runn
         "alive": snap is not None,
         "draining": known["uuid"] in drained,
         "drain_reason": drained.get(known["uuid"], ""),
+        "healthy": not health_reason,
+        "health_reason": health_reason,
         "queued": held.get(queue, 0),
         "running_job": running.get(queue),
         "snapshot": snap,
@@ -75,7 +80,7 @@ def resume(uuid: str) -> dict:
     r = redis_client()
     _known(uuid)
     fleet.set_draining(r, uuid, False)
-    fleet.clear_unhealthy(r, uuid)
+    health.clear(r, uuid)
     release()
     return _row(uuid)
 

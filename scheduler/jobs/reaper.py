@@ -36,6 +36,7 @@ class Reaper:
             + reap_lost_attempts(r)
             + resend_lost_messages(live)
             + fail_orphaned_dependents()
+            + reroute_from_unhealthy(r)
         )
 
     def requeue_dead_gpus(self, live: set[str]) -> int:
@@ -49,6 +50,16 @@ class Reaper:
         for queue in live:
             self.silent_since.pop(queue, None)
         return moved
+
+
+def reroute_from_unhealthy(r) -> int:
+    """Jobs queued on a GPU marked unhealthy go back to waiting, to be routed to a healthy one; its
+    message, when the worker takes it, no longer matches the row and is dropped by the claim."""
+    sick = fleet.unhealthy(r)
+    moved = 0
+    for job_id, uuid in Job.objects.filter(status=Status.QUEUED, gpu_uuid__in=list(sick)).values_list("id", "gpu_uuid"):
+        moved += lifecycle.requeue(job_id, f"GPU {uuid} is unhealthy: {sick[uuid]}")
+    return moved
 
 
 def reap_lost_attempts(r) -> int:

@@ -63,7 +63,7 @@
         const row = fleet.querySelector(`tr[data-uuid="${g.uuid}"]`);
         if (!row) continue;
         const s = g.snapshot || {}, cells = row.children;
-        cells[2].textContent = !g.alive ? "silent" : g.draining ? `draining (${g.drain_reason})` : s.healthy ? "ready" : `unhealthy: ${s.health_reason}`;
+        cells[2].textContent = !g.healthy ? `unhealthy: ${g.health_reason}` : !g.alive ? "silent" : g.draining ? `draining (${g.drain_reason})` : "ready";
         cells[3].textContent = g.snapshot ? `${Math.round(s.memory_used / 1048576)} / ${Math.round(s.memory_total / 1048576)} MiB` : "";
         cells[4].textContent = g.snapshot ? `${Math.round(s.utilization)}%` : "";
         cells[5].textContent = s.temperature ?? "";
