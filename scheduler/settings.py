@@ -205,6 +205,11 @@ CONTAINER_USER = envstr("CONTAINER_USER", "65534:65534")
 CONTAINER_MEMORY = envstr("CONTAINER_MEMORY", "16g")
 CONTAINER_PIDS_LIMIT = envint("CONTAINER_PIDS_LIMIT", 1024)
 CONTAINER_LOG_MAX_LINES = envint("CONTAINER_LOG_MAX_LINES", 5000)
+CONTAINER_CPUS = envfloat("CONTAINER_CPUS", 8.0)  # CPU cores a container job may use
+CONTAINER_TMPFS_SIZE = envstr("CONTAINER_TMPFS_SIZE", "1g")  # its /tmp (the root filesystem is read-only)
+CONTAINER_LOG_SIZE = envstr("CONTAINER_LOG_SIZE", "10m")  # the engine's own log of the container, at most
+# Networked images (allowlisted with allow_network) join this network, not the engine's default bridge.
+CONTAINER_NETWORK = envstr("CONTAINER_NETWORK", "gpuq-jobs")
 
 LOGGING = {
     "version": 1,

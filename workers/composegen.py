@@ -61,6 +61,10 @@ PASSTHROUGH = [
     "CONTAINER_MEMORY",
     "CONTAINER_PIDS_LIMIT",
     "CONTAINER_LOG_MAX_LINES",
+    "CONTAINER_CPUS",
+    "CONTAINER_TMPFS_SIZE",
+    "CONTAINER_LOG_SIZE",
+    "CONTAINER_NETWORK",
     "LOG_LEVEL",
 ]
 HARDENED = {"security_opt": ["no-new-privileges:true"], "cap_drop": ["ALL"]}

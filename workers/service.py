@@ -19,22 +19,25 @@ from scheduler.fleet import store as fleet
 from scheduler.fleet.snapshot import Snapshot
 from scheduler.jobs.models import Job, Status
 from workers import (
+    chores,
+    containers,
     gpu,
     gpu_health,
     tasks,  # noqa: F401 (importing it registers the worker's task with the app)
     telemetry,
 )
 from workers.identity import WorkerIdentity
-from workers.standin import StandIn
 
 log = logging.getLogger(__name__)
-_publisher: list[telemetry.Publisher | StandIn] = []
+_publisher: list[telemetry.Publisher | chores.Every] = []
 
 
 def run(ident: WorkerIdentity, concurrency: int | None, loglevel: str) -> int:
     """Consume this GPU's queue until stopped; prefork, so hard time limits can stop a CUDA call."""
     worker_ready.connect(lambda **_: _start_telemetry(ident), weak=False)
     worker_shutdown.connect(lambda **_: _stop_telemetry(), weak=False)
+    # Before consuming: containers this queue ran belonged to a predecessor that was killed.
+    containers.sweep_leftovers(mine=ident.queue)
     app.worker_main(
         [
             "worker",
@@ -65,9 +68,13 @@ def _start_telemetry(ident: WorkerIdentity) -> None:
     collect = _gpu_collector(ident) if ident.kind == "gpu" else _cpu_collector(ident)
     publisher = telemetry.Publisher(redis_client(), collect, settings.TELEMETRY_INTERVAL, settings.TELEMETRY_TTL)
     publisher.start()
-    standin = StandIn(settings.RELEASER_INTERVAL)  # releases while the releaser's heartbeat is stale
-    standin.start()
-    _publisher.extend([publisher, standin])
+    others = [
+        chores.Every("release-stand-in", settings.RELEASER_INTERVAL, chores.stand_in_once),
+        chores.Every("container-sweep", containers.SWEEP_SECONDS, containers.sweep_leftovers),
+    ]
+    for chore in others:
+        chore.start()
+    _publisher.extend([publisher, *others])
     log.info("publishing telemetry of %s every %.1f s", ident, settings.TELEMETRY_INTERVAL)
 
 

@@ -88,7 +88,7 @@ def execute(job: Job) -> Outcome:
 def in_container(job: Job, token: str) -> Outcome:
     """Run a container job; it stops when the job is cancelled or given to another attempt."""
     try:
-        result = containers.run(job, lambda: lifecycle.holds(job.id, token))
+        result = containers.run(job, lambda: persist(lifecycle.holds, job.id, token))
         return Outcome(Status.SUCCEEDED, result=result)
     except SoftTimeLimitExceeded:  # the container was killed and removed on the way out
         return Outcome(Status.FAILED, error=str(containers.ContainerTimedOut(job.time_limit)), error_kind="timeout")

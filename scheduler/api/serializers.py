@@ -179,7 +179,7 @@ class ContainerImageSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ContainerImage
-        fields = ["id", "image", "allow_network", "description", "added_by", "created_at"]
+        fields = ["id", "image", "allow_network", "allow_root", "description", "added_by", "created_at"]
         read_only_fields = ["created_at"]
 
     def validate_image(self, image: str) -> str:
