@@ -16,12 +16,14 @@ from typing import Any
 
 import docker
 import docker.errors
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from docker.types import DeviceRequest, LogConfig
 
 from gpu_tasks.container import command_words, environment
 from scheduler.jobs.models import ContainerImage, Job, JobEvent, Status
 from workers import identity
+from workers.outcome import Outcome
 from workers.persist import persist
 
 log = logging.getLogger(__name__)
@@ -100,6 +102,19 @@ def _user(entry: ContainerImage) -> str:
     if user.split(":", 1)[0] in ("0", "root") and not entry.allow_root:
         raise ContainerFailed(f"CONTAINER_USER={user} is root, which staff have not allowed for {entry.image}", "user")
     return user
+
+
+def run_attempt(job: Job, still_ours: Callable[[], bool]) -> Outcome:
+    """The container runner: run the job's container, stopping it once `still_ours()` turns False."""
+    try:
+        return Outcome(Status.SUCCEEDED, result=run(job, still_ours))
+    except SoftTimeLimitExceeded:  # the container was killed and removed on the way out
+        return Outcome(Status.FAILED, error=str(ContainerTimedOut(job.time_limit)), error_kind="timeout")
+    except ContainerFailed as exc:
+        return Outcome(Status.FAILED, result=exc.result, error=str(exc), error_kind=exc.kind)
+    except Exception as exc:  # the engine's own failures are the job's, not the worker's
+        log.exception("container job %s failed", job.id)
+        return Outcome(Status.FAILED, error=f"{type(exc).__name__}: {exc}", error_kind="container")
 
 
 def run(job: Job, still_ours: Callable[[], bool]) -> dict[str, Any]:
