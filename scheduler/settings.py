@@ -10,7 +10,7 @@ from scheduler.env import envbool, envfloat, envint, envlist, envstr
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(envstr("GPUQ_VAR_DIR", str(BASE_DIR / "var")))
-VAR_DIR.mkdir(parents=True, exist_ok=True)  # the SQLite file and local state live here
+VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)  # the SQLite file and local state: private
 
 DEBUG = envbool("DEBUG", False)
 # The default key is for a local machine only: `check --deploy` flags it (security.W009).
