@@ -17,8 +17,9 @@ nvidia-smi > "$logs/nvidia-smi.txt" 2>&1
 # The engine and the spec; without them the GPU container tests skip, saying why.
 if [ -f .device/engine/podman.tar.xz ]; then
   {
-    source benchmarks/engine-start.sh && python3 -m workers.cdi --output /etc/cdi/nvidia.json
-    cp /etc/cdi/nvidia.json "$logs/cdi-nvidia.json"
+    # The spec first: the exploration run saw Podman 5.4 resolve a spec that was there when it started.
+    python3 -m workers.cdi --output /etc/cdi/nvidia.json && cp /etc/cdi/nvidia.json "$logs/cdi-nvidia.json"
+    source benchmarks/engine-start.sh
     podman info --format '{{.Host.CgroupsVersion}} cgroups, {{.Store.GraphDriverName}} storage, {{.Host.OCIRuntime.Name}}'
   } > "$logs/engine.txt" 2>&1
 else
