@@ -16,11 +16,13 @@ from typing import Any
 
 import docker
 import docker.errors
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 
 from gpu_tasks.container import command_words, environment
 from scheduler.jobs.models import ContainerImage, Job, JobEvent, Status
 from workers import container_gpu, identity
+from workers.outcome import Outcome
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.25
@@ -82,6 +84,19 @@ def create_options(
         env |= {"CUDA_VISIBLE_DEVICES": "", "NVIDIA_VISIBLE_DEVICES": "void"}
     options["environment"] = env
     return options
+
+
+def run_attempt(job: Job, still_ours: Callable[[], bool]) -> Outcome:
+    """The container runner: run the job's container, stopping it once `still_ours()` turns False."""
+    try:
+        return Outcome(Status.SUCCEEDED, result=run(job, still_ours))
+    except SoftTimeLimitExceeded:  # the container was killed and removed on the way out
+        return Outcome(Status.FAILED, error=str(ContainerTimedOut(job.time_limit)), error_kind="timeout")
+    except ContainerFailed as exc:
+        return Outcome(Status.FAILED, result=exc.result, error=str(exc), error_kind=exc.kind)
+    except Exception as exc:  # the engine's own failures are the job's, not the worker's
+        log.exception("container job %s failed", job.id)
+        return Outcome(Status.FAILED, error=f"{type(exc).__name__}: {exc}", error_kind="container")
 
 
 def run(job: Job, still_ours: Callable[[], bool]) -> dict[str, Any]:
