@@ -21,6 +21,10 @@ if [ -f .device/engine/podman.tar.xz ]; then
     python3 -m workers.cdi --output /etc/cdi/nvidia.json && cp /etc/cdi/nvidia.json "$logs/cdi-nvidia.json"
     source benchmarks/engine-start.sh
     podman info --format '{{.Host.CgroupsVersion}} cgroups, {{.Store.GraphDriverName}} storage, {{.Host.OCIRuntime.Name}}'
+    # One GPU container by Podman's own CLI, outside the tests: a plain answer even if the tests cannot start.
+    image=$(python3 -c "from tests import engine; print(engine.gpu_image(engine.start()))" | tail -1)
+    uuid=$(nvidia-smi --query-gpu=uuid --format=csv,noheader | head -1)
+    timeout 60 podman run --rm --network none --user 65534:65534 --device "nvidia.com/gpu=$uuid" "$image" nvidia-smi -L
   } > "$logs/engine.txt" 2>&1
 else
   echo "no .device/engine (make bundle-engine): GPU container tests will skip" > "$logs/engine.txt"
