@@ -210,6 +210,9 @@ CONTAINER_TMPFS_SIZE = envstr("CONTAINER_TMPFS_SIZE", "1g")  # its /tmp (the roo
 CONTAINER_LOG_SIZE = envstr("CONTAINER_LOG_SIZE", "10m")  # the engine's own log of the container, at most
 # Networked images (allowlisted with allow_network) join this network, not the engine's default bridge.
 CONTAINER_NETWORK = envstr("CONTAINER_NETWORK", "gpuq-jobs")
+# How a job container is given its GPU: auto (ask the engine), nvidia (the NVIDIA Container Toolkit's
+# device request) or cdi (nvidia.com/gpu=<UUID> from the host's CDI spec); see workers/container_gpu.py.
+CONTAINER_GPU_REQUEST = envstr("CONTAINER_GPU_REQUEST", "auto")
 
 LOGGING = {
     "version": 1,

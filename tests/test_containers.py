@@ -189,6 +189,8 @@ def test_a_gpu_worker_gives_the_container_exactly_its_gpu(cast):
     assert options["command"] == ["python", "train.py", "--epochs", "2"]
     assert options["environment"]["NVIDIA_DRIVER_CAPABILITIES"] == "compute,utility"
     assert options["network_mode"] == "gpuq-jobs"  # this entry grants a network: its own, not the default bridge
+    [request] = create_options(job, entry, worker, gpu_mode="cdi")["device_requests"]
+    assert (request["Driver"], request["DeviceIDs"]) == ("cdi", ["nvidia.com/gpu=GPU-1234"])
 
 
 def test_root_runs_only_where_staff_allowed_it_for_the_image(cast, settings):

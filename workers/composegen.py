@@ -65,6 +65,7 @@ PASSTHROUGH = [
     "CONTAINER_TMPFS_SIZE",
     "CONTAINER_LOG_SIZE",
     "CONTAINER_NETWORK",
+    "CONTAINER_GPU_REQUEST",
     "LOG_LEVEL",
 ]
 HARDENED = {"security_opt": ["no-new-privileges:true"], "cap_drop": ["ALL"]}
