@@ -100,7 +100,7 @@ def live_cast(transactional_db) -> Cast:
 
 def _env(db_url: str, redis_url: str, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
-    env.update(
+    defaults = dict(
         DJANGO_SETTINGS_MODULE="scheduler.settings",
         DATABASE_URL=db_url,
         REDIS_URL=redis_url,
@@ -112,8 +112,8 @@ def _env(db_url: str, redis_url: str, **extra: str) -> dict[str, str]:
         METRICS_TOKEN=METRICS_TOKEN,
         PYTHONUNBUFFERED="1",
         LOG_LEVEL="INFO",
-        **extra,
     )
+    env.update({**defaults, **extra})  # a test's own settings win over the live systems' defaults
     env.pop("CELERY_BROKER_URL", None)
     return env
 

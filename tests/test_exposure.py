@@ -8,6 +8,7 @@ from django.test import Client
 from scheduler.dispatch.connections import redis_client
 from scheduler.fleet import store as fleet
 from scheduler.jobs.models import Job, Status
+from scheduler.jobs.submission import submit
 
 pytestmark = pytest.mark.sqlite
 
@@ -70,3 +71,20 @@ def test_the_web_form_counts_against_the_submission_rate(cast, settings):
     web.force_login(cast.alice)
     codes = [web.post("/submit/", {"kind": "noop"}).status_code for _ in range(3)]
     assert codes == [302, 302, 429]
+
+
+def test_a_signed_in_post_without_the_csrf_token_is_refused(cast):
+    """Another site's page cannot submit or cancel with the user's session: every POST needs the token."""
+    [job] = submit(cast.alice, [{"kind": "noop"}])
+    web = Client(enforce_csrf_checks=True)
+    web.force_login(cast.alice)
+    assert web.post("/submit/", {"kind": "noop"}).status_code == 403
+    assert web.post("/api/jobs/", {"kind": "noop"}, content_type="application/json").status_code == 403
+    assert web.post(f"/api/jobs/{job.id}/cancel/").status_code == 403
+    assert web.post(f"/jobs/{job.id}/", {"cancel": "1"}).status_code == 403
+    assert Job.objects.count() == 1 and Job.objects.get(id=job.id).status == Status.WAITING
+    web.get("/submit/")  # the form's page sets the token's cookie
+    token = web.cookies["csrftoken"].value
+    assert web.post("/submit/", {"kind": "noop", "csrfmiddlewaretoken": token}).status_code == 302
+    answer = web.post("/api/jobs/", {"kind": "noop"}, content_type="application/json", headers={"X-CSRFToken": token})
+    assert answer.status_code == 201

@@ -103,5 +103,8 @@ def resend_lost_messages(live: set[str]) -> int:
             queued_at=timezone.now()
         ):
             resend(job)
+            lifecycle.record(
+                job.id, f"sent to {job.queue} again: not started for {RESEND_AFTER_S:.0f} s on an idle GPU"
+            )
             sent += 1
     return sent
