@@ -124,7 +124,8 @@ def validate_all(user, specs: list[dict], as_batch: bool) -> list[Prepared]:
     _check_rate(user, len(specs))
     largest = fleet.largest_gpu_memory(redis_client())
     quota = Quota.objects.filter(user=user).first()
-    errors, prepared = [], []
+    errors: list[Any] = []
+    prepared: list[Prepared] = []
     for spec in specs:
         try:
             prepared.append(prepare(user, spec, largest, quota))
