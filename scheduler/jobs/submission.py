@@ -17,7 +17,7 @@ from gpu_tasks.registry import get_kind
 from scheduler.dispatch.connections import redis_client
 from scheduler.fleet import store as fleet
 from scheduler.fleet.router import fits_fleet
-from scheduler.jobs import lifecycle
+from scheduler.jobs import dependencies, lifecycle
 from scheduler.jobs.models import FINAL, ContainerImage, Job, JobArray, Quota
 from scheduler.jobs.release import release_soon
 
@@ -148,7 +148,7 @@ def _row(user, p: Prepared, array: JobArray | None) -> Job:
         memory_estimate=p.estimate.memory_bytes,
         work_estimate=p.estimate.work,
         array=array,
-        wait_reason="waiting for a GPU with room",
+        wait_reason=dependencies.reason([(i, "") for i in p.after]) if p.after else dependencies.ROOM,
     )
 
 
