@@ -1,4 +1,4 @@
-// The submit form shows the fields of the chosen kind; the job page follows its job until it ends.
+// The submit form shows the fields of the chosen kind; pages marked data-refresh follow what they show.
 (function () {
   const kind = document.getElementById("kind");
   if (kind) {
@@ -9,40 +9,47 @@
       });
     });
   }
-  const job = document.getElementById("job");
-  if (job && job.dataset.final !== "1") {
-    const set = (id, text) => { document.getElementById(id).textContent = text; };
-    const poll = async () => {
-      const r = await fetch(job.dataset.url, { credentials: "same-origin" });
-      if (!r.ok) return setTimeout(poll, 2000);
-      const j = await r.json();
-      const status = document.getElementById("status");
-      status.textContent = j.status; status.className = "status " + j.status;
-      set("reason", j.status === "waiting" ? j.wait_reason : j.route_reason);
-      set("attempts", j.attempts); set("queue", j.queue || "—");
-      set("ahead", j.ahead ? `· behind ${j.ahead.jobs} waiting jobs` +
-        (j.ahead.higher_priority ? ` (${j.ahead.higher_priority} of higher priority)` : "") : "");
-      set("result", j.result ? JSON.stringify(j.result, null, 1) : "—");
-      document.getElementById("download").hidden = !j.result_url;
-      if (j.result_url) document.getElementById("result-npy").href = j.result_url;
-      set("error", j.error || "");
-      const ol = document.getElementById("events");
-      ol.replaceChildren(...j.events.map((e) => {
-        const li = document.createElement("li");
-        li.textContent = `${e.at.slice(11, 23)} ${e.status} ${e.message}`;
-        return li;
-      }));
-      if (["succeeded", "failed", "cancelled"].includes(j.status)) {
-        job.dataset.final = "1";
-        const cancel = document.getElementById("cancel");
-        if (cancel) cancel.closest("form").remove();
-      } else setTimeout(poll, 1000);
+  // Cancel and Drain ask first: a click by mistake would stop someone's work.
+  document.addEventListener("click", (e) => {
+    const b = e.target.closest("button[data-confirm]");
+    if (b && !window.confirm(b.dataset.confirm)) e.preventDefault();
+  });
+
+  // Lists marked data-refresh="SECONDS" are fetched again as the server renders them, while the tab is seen.
+  document.querySelectorAll("[data-refresh]").forEach((el) => {
+    const again = async () => {
+      if (!document.hidden) {
+        const r = await fetch(location.href, { credentials: "same-origin" }).catch(() => null);
+        if (r && r.ok) {
+          const fresh = new DOMParser().parseFromString(await r.text(), "text/html").getElementById(el.id);
+          if (fresh) {
+            el.replaceChildren(...fresh.childNodes);
+            el.dataset.final = fresh.dataset.final || "";
+            el.dataset.refreshed = String(Number(el.dataset.refreshed || 0) + 1);
+          }
+        }
+      }
+      // A finished job's page has nothing more to learn.
+      if (el.dataset.final !== "1") setTimeout(again, 1000 * Number(el.dataset.refresh));
     };
-    setTimeout(poll, 500);
-  }
+    if (el.dataset.final !== "1") setTimeout(again, 1000 * Number(el.dataset.refresh));
+  });
 
   // The GPU dashboard: live figures, a chart of the last minutes, and jobs by state, every 2 s.
   const fleet = document.getElementById("gpus");
+  // Who runs what on a GPU: a link to the job where it is yours (or you are staff), its owner and kind.
+  const bytes = (n) => n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(1)} GiB` : `${(n / 2 ** 20).toFixed(1)} MiB`;
+  const holder = (h) => {
+    if (!h) return [];
+    const parts = [];
+    if (h.id) {
+      const a = document.createElement("a");
+      a.href = `/jobs/${h.id}/`; a.textContent = h.id;
+      parts.push(a, " ");
+    }
+    parts.push(`${h.owner} · ${h.kind}`);
+    return parts;
+  };
   if (fleet) {
     const spark = (points, key, scale, colour) => {
       if (points.length < 2) return "";
@@ -64,11 +71,11 @@
         if (!row) continue;
         const s = g.snapshot || {}, cells = row.children;
         cells[2].textContent = !g.alive ? "silent" : g.draining ? `draining (${g.drain_reason})` : s.healthy ? "ready" : `unhealthy: ${s.health_reason}`;
-        cells[3].textContent = g.snapshot ? `${Math.round(s.memory_used / 1048576)} / ${Math.round(s.memory_total / 1048576)} MiB` : "";
+        cells[3].textContent = g.snapshot ? `${bytes(s.memory_used)} / ${bytes(s.memory_total)}` : "";
         cells[4].textContent = g.snapshot ? `${Math.round(s.utilization)}%` : "";
         cells[5].textContent = s.temperature ?? "";
         cells[7].textContent = g.queued;
-        cells[8].innerHTML = g.running_job ? `<a href="/jobs/${g.running_job}/">${g.running_job}</a>` : "";
+        cells[8].replaceChildren(...holder(g.holder));
         const hist = await fetch(`${fleet.dataset.url}${encodeURIComponent(g.uuid)}/history/`).then((r) => r.json());
         const total = s.memory_total || 1;
         cells[6].innerHTML = `<svg class="spark" viewBox="0 0 100 30" width="160" height="36">` +
