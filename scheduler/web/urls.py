@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from scheduler.web import lab, views
+from scheduler.web import account, lab, views
 
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(template_name="web/login.html"), name="login"),
@@ -12,4 +12,5 @@ urlpatterns = [
     path("arrays/<int:pk>/", views.array_page, name="array"),
     path("gpus/", views.gpu_page, name="gpus"),
     path("queue/", lab.queue_page, name="queue"),
+    path("token/", account.token_page, name="token"),
 ]
