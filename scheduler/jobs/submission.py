@@ -74,8 +74,8 @@ def _kind_and_params(user, spec: dict, largest: int | None) -> tuple:
         raise SubmissionError({"kind": str(exc)}) from None
     except ParamError as exc:
         raise SubmissionError({"params": exc.errors}) from None
-    if kind.runs_in == "container":
-        _check_allowlisted(params["image"])
+    if kind.runner.allowlisted:
+        _check_allowlisted(kind.runner.allowlisted, params[kind.runner.allowlisted])
     estimate = kind.estimate(**params)
     refusal = fits_fleet(estimate.memory_bytes, largest)
     if refusal:
@@ -83,11 +83,11 @@ def _kind_and_params(user, spec: dict, largest: int | None) -> tuple:
     return kind, params, estimate
 
 
-def _check_allowlisted(image: str) -> None:
+def _check_allowlisted(param: str, image: str) -> None:
     if not ContainerImage.objects.filter(image=image).exists():
         allowed = ", ".join(ContainerImage.objects.values_list("image", flat=True)[:20]) or "none yet"
         raise SubmissionError(
-            {"params": {"image": f"{image!r} is not on the allowlist kept by staff; allowed images: {allowed}"}}
+            {"params": {param: f"{image!r} is not on the allowlist kept by staff; allowed images: {allowed}"}}
         )
 
 
@@ -148,7 +148,7 @@ def _store(user, prepared: list[Prepared], array: JobArray | None) -> list[Job]:
     _check_waiting_quota(user, len(prepared))
     jobs = Job.objects.bulk_create([_row(user, p, array) for p in prepared])
     _store_dependencies(jobs, prepared)
-    lifecycle.record_many([j.id for j in jobs], "submitted", "waiting")
+    lifecycle.submitted([j.id for j in jobs])
     transaction.on_commit(release_soon)
     return jobs
 
