@@ -216,9 +216,9 @@ def _apply(jobs: list[Job], decisions: list[Decision], uuids: dict[str, str]) ->
 
 def _send_all(released: list[tuple[str, int]], by_id: dict[int, Job]) -> None:
     for queue, job_id in released:
-        celery_app.send_job(job_id, queue, by_id[job_id].time_limit)
+        celery_app.send_job(job_id, queue, by_id[job_id].time_limit, by_id[job_id].kind)
 
 
 def resend(job: Job) -> None:
     """Send a released job's message again (Redis lost it); a duplicate is dropped by the claim."""
-    celery_app.send_job(job.id, job.queue, job.time_limit)
+    celery_app.send_job(job.id, job.queue, job.time_limit, job.kind)
