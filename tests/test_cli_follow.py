@@ -115,3 +115,18 @@ def test_the_lab_queue_in_the_cli_shows_owners_but_not_others_ids(live_system, l
     table = run_cli(live_system, alice, "queue")
     assert "bob" in table.stdout and "unfinished jobs in the lab" in table.stdout
     http.post(f"{live_system.url}/api/jobs/{bobs.json()['id']}/cancel/")
+
+
+def test_the_python_client_submits_waits_and_reads_the_array(live_system, live_cast, alice):
+    from gpuq import Client, Error
+
+    client = Client(live_system.url, alice)
+    job = client.submit("matmul", n=64, dtype="float64").wait(timeout=60)
+    assert job.status == "succeeded" and job.array().shape == (64, 64)
+    assert [j.id for j in client.jobs(kind="matmul")] == [job.id]
+    with pytest.raises(Error, match="between"):
+        client.submit("matmul", n=3)
+    slow = client.submit("burn", seconds=30, mib=1)
+    with pytest.raises(TimeoutError, match=f"job {slow.id} still"):
+        slow.wait(timeout=0.5)
+    assert slow.cancel().status == "cancelled"

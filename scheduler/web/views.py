@@ -10,7 +10,7 @@ from gpu_tasks.registry import KINDS
 from scheduler.jobs import control, finding, labqueue, results, submission
 from scheduler.jobs.models import FINAL, ContainerImage, Status
 from scheduler.jobs.visibility import ahead_of, visible_arrays, visible_jobs
-from scheduler.web import submitform
+from scheduler.web import resubmit, submitform
 
 
 @login_required
@@ -29,7 +29,8 @@ def job_list(request: HttpRequest) -> HttpResponse:
 @login_required
 def submit(request: HttpRequest) -> HttpResponse:
     kinds = [k for k in KINDS.values() if request.user.is_staff or not k.staff_only]
-    chosen, errors, status = request.POST.get("kind", kinds[0].name), {}, 200
+    form = request.POST if request.method == "POST" else resubmit.prefill(request.user, request.GET.get("from"))
+    chosen, errors, status = form.get("kind", kinds[0].name), {}, 200
     if request.method == "POST":
         try:
             return redirect(*submitform.submit(request.user, request.POST, chosen))
@@ -39,10 +40,10 @@ def submit(request: HttpRequest) -> HttpResponse:
         chosen = kinds[0].name  # the error names what was sent; the form shows a kind that exists
     param_errors = errors.get("params") if isinstance(errors.get("params"), dict) else {}
     context = {
-        "kinds": [(k, _fields(k, request.POST, param_errors if k.name == chosen else {})) for k in kinds],
+        "kinds": [(k, _fields(k, form, param_errors if k.name == chosen else {})) for k in kinds],
         "chosen": chosen,
         "errors": errors,
-        "form": request.POST,
+        "form": form,
         "other_param_errors": {
             n: m for n, m in param_errors.items() if n not in {p.name for p in KINDS[chosen].params}
         },
@@ -79,6 +80,7 @@ def job_page(request: HttpRequest, pk: int) -> HttpResponse:
         "result_url": results.url(job),
         "result": sorted(shown.items()),
         "kernel_seconds": (job.result or {}).get("gpu_time_s"),
+        "cli": resubmit.cli_command(job),
     }
     return render(request, "web/job.html", context)
 

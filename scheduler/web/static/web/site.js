@@ -15,6 +15,15 @@
     if (b && !window.confirm(b.dataset.confirm)) e.preventDefault();
   });
 
+  // "Copy as CLI": the command's text to the clipboard (selected instead where the page is not https).
+  document.addEventListener("click", async (e) => {
+    const b = e.target.closest("button[data-copy]");
+    if (!b) return;
+    const text = document.getElementById(b.dataset.copy).textContent;
+    try { await navigator.clipboard.writeText(text); b.textContent = "Copied"; }
+    catch { window.getSelection().selectAllChildren(document.getElementById(b.dataset.copy)); b.textContent = "Selected: Ctrl-C"; }
+  });
+
   // Lists marked data-refresh="SECONDS" are fetched again as the server renders them, while the tab is seen.
   document.querySelectorAll("[data-refresh]").forEach((el) => {
     const again = async () => {
@@ -35,7 +44,7 @@
     if (el.dataset.final !== "1") setTimeout(again, 1000 * Number(el.dataset.refresh));
   });
 
-  // The GPU dashboard: live figures, a chart of the last minutes, and jobs by state, every 2 s.
+  // The GPU dashboard: live figures, a chart of the last minutes with axes, and jobs by state, every 2 s.
   const fleet = document.getElementById("gpus");
   // Who runs what on a GPU: a link to the job where it is yours (or you are staff), its owner and kind.
   const bytes = (n) => n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(1)} GiB` : `${(n / 2 ** 20).toFixed(1)} MiB`;
@@ -51,11 +60,23 @@
     return parts;
   };
   if (fleet) {
-    const spark = (points, key, scale, colour) => {
-      if (points.length < 2) return "";
-      const t0 = points[0].t, span = Math.max(points[points.length - 1].t - t0, 1);
-      const xy = points.map((p) => `${(100 * (p.t - t0) / span).toFixed(1)},${(30 - 30 * Math.min((p[key] || 0) / scale, 1)).toFixed(1)}`);
-      return `<polyline fill="none" stroke="${colour}" stroke-width="1.5" points="${xy.join(" ")}"/>`;
+    // One uPlot chart per GPU (vendored, static/web/vendor/uplot): utilization and memory in %, over time.
+    const charts = new Map();
+    const dark = window.matchMedia("(prefers-color-scheme: dark)").matches;
+    const axis = { stroke: dark ? "#9ca3af" : "#555", grid: { stroke: dark ? "#374151" : "#eee" }, ticks: { show: false } };
+    const draw = (cell, hist, total) => {
+      const data = [
+        hist.map((p) => p.t),
+        hist.map((p) => p.utilization ?? null),
+        hist.map((p) => (p.memory_used == null ? null : (100 * p.memory_used) / total)),
+      ];
+      if (charts.has(cell)) return charts.get(cell).setData(data);
+      charts.set(cell, new uPlot({
+        width: 300, height: 130,
+        scales: { y: { range: [0, 100] } },
+        axes: [{ ...axis }, { ...axis, size: 48, values: (u, ticks) => ticks.map((t) => `${t}%`) }],
+        series: [{}, { label: "util", stroke: "#1a73e8", width: 1.5 }, { label: "memory", stroke: "#137333", width: 1.5 }],
+      }, data, cell));
     };
     const refresh = async () => {
       const [gpus, counts] = await Promise.all([
@@ -77,9 +98,7 @@
         cells[7].textContent = g.queued;
         cells[8].replaceChildren(...holder(g.holder));
         const hist = await fetch(`${fleet.dataset.url}${encodeURIComponent(g.uuid)}/history/`).then((r) => r.json());
-        const total = s.memory_total || 1;
-        cells[6].innerHTML = `<svg class="spark" viewBox="0 0 100 30" width="160" height="36">` +
-          spark(hist, "utilization", 100, "#1a73e8") + spark(hist, "memory_used", total, "#137333") + "</svg>";
+        draw(cells[6], hist, s.memory_total || 1);
       }
       fleet.dataset.refreshed = String(Number(fleet.dataset.refreshed || 0) + 1);
       setTimeout(refresh, 2000);
