@@ -14,27 +14,12 @@ import getpass
 import json
 import os
 import sys
+from collections.abc import Callable, Set
+from dataclasses import dataclass
 from pathlib import Path
 
 from cli import follow, output
 from cli.client import CONFIG_PATH, Client, CliError, save_config, saved_config
-
-# How many arguments each command takes after its name: (at least, at most).
-COMMANDS = {
-    "list": (0, 0),
-    "show": (1, 1),
-    "logs": (1, 1),
-    "result": (1, 1),
-    "cancel": (1, 1),
-    "wait": (1, None),
-    "queue": (0, 0),
-    "kinds": (0, 0),
-    "gpus": (0, 0),
-    "drain": (1, 1),
-    "resume": (1, 1),
-    "array-cancel": (1, 1),
-    "login": (0, 0),
-}
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -101,11 +86,12 @@ def run(args: argparse.Namespace) -> int:
 
 def check_arguments(args: argparse.Namespace) -> None:
     """Arguments a command does not take are an error, not silently dropped."""
-    least, most = COMMANDS.get(args.what, (0, 0))
+    chosen = COMMANDS.get(args.what, NO_TARGETS)  # a kind to submit takes none either
+    least, most = (1 if chosen.needs else 0), (None if chosen.many else 1 if chosen.needs else 0)
     given = len(args.targets)
     name = f"submit-job {args.what}" if args.what else "submit-job --batch"
     if given < least:
-        raise CliError(f"`{name}` needs {'a GPU UUID' if args.what in ('drain', 'resume') else 'a job id'}")
+        raise CliError(f"`{name}` needs {chosen.needs}")
     if most is not None and given > most:
         stray = " ".join(args.targets[most:])
         hint = " (parameters are --param NAME=VALUE)" if args.what not in COMMANDS else ""
@@ -147,36 +133,84 @@ def submit(client: Client, args: argparse.Namespace) -> list[dict]:
 
 
 def command(client: Client, args: argparse.Namespace) -> int:
-    what, target = args.what, (args.targets or [""])[0]
-    if what == "list":
-        query = {k: v for k, v in (("status", args.status), ("kind", args.kind)) if v}
-        page = client.call("GET", "/api/jobs/", params={**query, "limit": args.limit})
-        output.jobs_table(page["results"], args.json, total=page["count"])
-    elif what == "wait":
-        jobs = follow.wait(client, [{"id": parse_id(t)} for t in args.targets], args.json)
-        output.jobs_table(jobs, args.json)
-        return 0 if all(j["status"] == "succeeded" for j in jobs) else 1
-    elif what == "queue":
-        output.lab_queue(client.call("GET", "/api/queue/"), args.json)
-    elif what == "show":
-        output.job_detail(client.call("GET", f"/api/jobs/{parse_id(target)}/"), args.json)
-    elif what == "logs":
-        output.events(client.call("GET", f"/api/jobs/{parse_id(target)}/"), args.json)
-    elif what == "result":
-        job_id = parse_id(target)
-        dest = args.output or Path(f"job-{job_id}.npy")
-        output.downloaded(job_id, dest, fetch_result(client, job_id, dest), args.json)
-    elif what == "cancel":
-        output.jobs_table([client.call("POST", f"/api/jobs/{parse_id(target)}/cancel/")], args.json)
-    elif what == "array-cancel":
-        output.raw(client.call("POST", f"/api/arrays/{parse_id(target)}/cancel/"), args.json)
-    elif what == "kinds":
-        output.kinds(client.call("GET", "/api/kinds/"), args.json)
-    elif what == "gpus":
-        output.gpus(client.call("GET", "/api/gpus/"), args.json)
-    else:
-        output.gpus([client.call("POST", f"/api/gpus/{target}/{what}/", {})], args.json)
-    return 0
+    """Run one of COMMANDS (its arguments were checked by check_arguments); its exit status."""
+    return COMMANDS[args.what].run(client, args) or 0
+
+
+def _list(client: Client, args: argparse.Namespace) -> None:
+    query = {k: v for k, v in (("status", args.status), ("kind", args.kind)) if v}
+    page = client.call("GET", "/api/jobs/", params={**query, "limit": args.limit})
+    output.jobs_table(page["results"], args.json, total=page["count"])
+
+
+def _wait(client: Client, args: argparse.Namespace) -> int:
+    jobs = follow.wait(client, [{"id": parse_id(t)} for t in args.targets], args.json)
+    output.jobs_table(jobs, args.json)
+    return 0 if all(j["status"] == "succeeded" for j in jobs) else 1
+
+
+def _queue(client: Client, args: argparse.Namespace) -> None:
+    output.lab_queue(client.call("GET", "/api/queue/"), args.json)
+
+
+def _show(client: Client, args: argparse.Namespace) -> None:
+    output.job_detail(client.call("GET", f"/api/jobs/{parse_id(args.targets[0])}/"), args.json)
+
+
+def _logs(client: Client, args: argparse.Namespace) -> None:
+    output.events(client.call("GET", f"/api/jobs/{parse_id(args.targets[0])}/"), args.json)
+
+
+def _result(client: Client, args: argparse.Namespace) -> None:
+    job_id = parse_id(args.targets[0])
+    dest = args.output or Path(f"job-{job_id}.npy")
+    output.downloaded(job_id, dest, fetch_result(client, job_id, dest), args.json)
+
+
+def _cancel(client: Client, args: argparse.Namespace) -> None:
+    output.jobs_table([client.call("POST", f"/api/jobs/{parse_id(args.targets[0])}/cancel/")], args.json)
+
+
+def _array_cancel(client: Client, args: argparse.Namespace) -> None:
+    output.raw(client.call("POST", f"/api/arrays/{parse_id(args.targets[0])}/cancel/"), args.json)
+
+
+def _kinds(client: Client, args: argparse.Namespace) -> None:
+    output.kinds(client.call("GET", "/api/kinds/"), args.json)
+
+
+def _gpus(client: Client, args: argparse.Namespace) -> None:
+    output.gpus(client.call("GET", "/api/gpus/"), args.json)
+
+
+def _gpu_action(client: Client, args: argparse.Namespace) -> None:
+    """drain or resume: the command's name is the API's action."""
+    output.gpus([client.call("POST", f"/api/gpus/{args.targets[0]}/{args.what}/", {})], args.json)
+
+
+@dataclass(frozen=True)
+class Command:
+    run: Callable[[Client, argparse.Namespace], int | None]
+    needs: str = ""  # what its target is; "" when it takes none
+    many: bool = False  # takes several targets
+
+
+NO_TARGETS = Command(lambda client, args: None)
+COMMANDS: dict[str, Command] = {
+    "list": Command(_list),
+    "show": Command(_show, "an id"),
+    "logs": Command(_logs, "an id"),
+    "result": Command(_result, "an id"),
+    "cancel": Command(_cancel, "an id"),
+    "wait": Command(_wait, "an id", many=True),
+    "queue": Command(_queue),
+    "kinds": Command(_kinds),
+    "gpus": Command(_gpus),
+    "drain": Command(_gpu_action, "a GPU UUID"),
+    "resume": Command(_gpu_action, "a GPU UUID"),
+    "array-cancel": Command(_array_cancel, "an id"),
+    "login": NO_TARGETS,  # run before a client exists: see login()
+}
 
 
 def fetch_result(client: Client, job_id: int, dest: Path) -> int:
@@ -221,7 +255,7 @@ def text_params(client: Client, kind: str) -> set[str]:
     return set()  # an unknown kind: the server's answer names the known ones
 
 
-def parse_pairs(pairs: list[str], text: set[str] = frozenset()) -> dict:
+def parse_pairs(pairs: list[str], text: Set[str] = frozenset()) -> dict:
     return {name: value if name in text else parse_value(value) for name, value in map(pair_of, pairs)}
 
 

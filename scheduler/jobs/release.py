@@ -154,7 +154,7 @@ def release_order(r, limit: int | None, explain: bool = False) -> list[Job]:
     ready = ready_jobs()
     owners = list(ready.values_list("owner_id", flat=True).distinct())
     allowance = _gpu_allowance(owners)
-    per_user = {}
+    per_user: dict[int, list[Job]] = {}
     for uid in owners:
         cap, reason = allowance.get(uid, (None, ""))
         take = cap if limit is None else limit if cap is None else min(limit, cap)
