@@ -156,6 +156,9 @@ class GpuSerializer(serializers.Serializer):
     health_reason = serializers.CharField(allow_blank=True, help_text="NVML's fault, or the CUDA errors of its jobs")
     queued = serializers.IntegerField()
     running_job = serializers.IntegerField(allow_null=True)
+    holder = serializers.DictField(
+        required=False, allow_null=True, help_text="who runs what there: owner, kind, and id (yours, or staff's)"
+    )
     snapshot = SnapshotField(allow_null=True)
 
 

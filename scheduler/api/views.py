@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from gpu_tasks.params import json_schema
 from gpu_tasks.registry import KINDS
 from scheduler.api import serializers as s
-from scheduler.jobs import control, results, submission
+from scheduler.jobs import control, finding, labqueue, results, submission
 from scheduler.jobs.models import ContainerImage, Job, JobArray
 from scheduler.jobs.visibility import fleet_seen_by, visible_arrays, visible_jobs
 
@@ -23,11 +23,8 @@ class JobList(generics.ListAPIView):
 
     def get_queryset(self) -> QuerySet[Job]:
         jobs = visible_jobs(self.request.user).select_related("owner").prefetch_related("after")
-        for field in ("status", "kind"):
-            value = self.request.query_params.get(field)
-            if value:
-                jobs = jobs.filter(**{field: value})
-        return jobs.order_by("-created_at", "-id")
+        query = {k: self.request.query_params.get(k, "") for k in ("status", "kind", "q")}
+        return finding.filtered(jobs, **query).order_by("-created_at", "-id")
 
     @extend_schema(request=s.JobSpecSerializer, responses={201: s.JobSerializer})
     def post(self, request):
@@ -114,7 +111,11 @@ def kinds(request):
 @extend_schema(responses={200: s.GpuSerializer(many=True)})
 @api_view(["GET"])
 def gpus(request):
-    return Response(s.GpuSerializer(fleet_seen_by(request.user, control.fleet_view()), many=True).data)
+    return Response(
+        s.GpuSerializer(
+            labqueue.with_holders(request.user, fleet_seen_by(request.user, control.fleet_view())), many=True
+        ).data
+    )
 
 
 @extend_schema(responses={200: s.HistoryPointSerializer(many=True)})
