@@ -45,17 +45,17 @@ def prepare(user, spec: dict, largest: int | None, quota: Quota | None = None) -
     """Validate one job's spec against its kind, the user's bounds and the fleet; raise SubmissionError
     naming every field that is wrong, not only the first."""
     errors: dict = {}
-    kind_params = _collect(errors, _kind_and_params, user, spec, largest)
-    priority = _collect(errors, _priority, user, spec.get("priority", 0), quota)
-    time_limit = _collect(errors, _time_limit, spec.get("time_limit"))
-    after = _collect(errors, _dependencies, user, spec.get("after") or [])
+    kind_params = collect(errors, _kind_and_params, user, spec, largest)
+    priority = collect(errors, _priority, user, spec.get("priority", 0), quota)
+    time_limit = collect(errors, _time_limit, spec.get("time_limit"))
+    after = collect(errors, _dependencies, user, spec.get("after") or [])
     if errors:
         raise SubmissionError(errors)
     kind, params, estimate = kind_params
     return Prepared(kind.name, params, estimate, priority=priority, time_limit=time_limit, after=after)
 
 
-def _collect(errors: dict, check, *args):
+def collect(errors: dict, check, *args):
     """`check(*args)`, or None with its SubmissionError's fields added to `errors`."""
     try:
         return check(*args)
