@@ -15,7 +15,7 @@ from dockerproxy.server import Engine, ProxyServer
 
 
 def main() -> int:
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL") or "INFO", format="%(levelname)s %(name)s: %(message)s")
     host, _, port = os.environ.get("DOCKER_PROXY_LISTEN", "0.0.0.0:2375").rpartition(":")
     engine = Engine(os.environ.get("DOCKER_PROXY_SOCKET", "/var/run/docker.sock"))
     allow_root = os.environ.get("DOCKER_PROXY_ALLOW_ROOT", "").lower() in ("1", "true", "yes", "on")

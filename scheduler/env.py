@@ -2,6 +2,7 @@
 
 import os
 from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
 
 
 def envstr(name: str, default: str = "") -> str:
@@ -45,3 +46,19 @@ def envfloat(name: str, default: float) -> float:
 
 def envlist(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in envstr(name, default).split(",") if item.strip()]
+
+
+def url_with_password(url: str, password: str) -> str:
+    """URL with the password put in, URL-quoted, so that one with @, : or / cannot break it.
+
+    >>> url_with_password("redis://redis:6379/0", "a@b:c/d")
+    'redis://:a%40b%3Ac%2Fd@redis:6379/0'
+    >>> url_with_password("postgres://gpuq@db:5432/gpuq", "p")
+    'postgres://gpuq:p@db:5432/gpuq'
+    """
+    if not password:
+        return url
+    parts = urlsplit(url)
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:{quote(password, safe='')}@{hostport}"))

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from scheduler.env import envbool, envfloat, envint, envlist, envstr
+from scheduler.env import envbool, envfloat, envint, envlist, envstr, url_with_password
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(envstr("GPUQ_VAR_DIR", str(BASE_DIR / "var")))
@@ -63,7 +63,7 @@ TEMPLATES = [
 
 DATABASES = {
     "default": dj_database_url.parse(
-        envstr("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
+        url_with_password(envstr("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"), envstr("DATABASE_PASSWORD")),
         # Kept open between requests and jobs: a new PostgreSQL connection costs a backend fork,
         # which dominated the dispatch latency when each request and job opened its own.
         conn_max_age=envint("DB_CONN_MAX_AGE", 300),
@@ -133,7 +133,7 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Redis: broker, GPU telemetry, rate limits. One URL; Celery gets its own DB number by default.
-REDIS_URL = envstr("REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_URL = url_with_password(envstr("REDIS_URL", "redis://127.0.0.1:6379/0"), envstr("REDIS_PASSWORD"))
 CELERY_BROKER_URL = envstr("CELERY_BROKER_URL", REDIS_URL)
 CELERY_RESULT_BACKEND = None  # the database holds results; Celery's result store is not used
 CELERY_TASK_SERIALIZER = "json"

@@ -25,7 +25,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--cpu", action="store_true", help="serve jobs on the CPU with NumPy (no GPU here)")
     p.add_argument("--concurrency", type=int, default=None, help="jobs run at once (default: GPU_CONCURRENCY)")
     p.add_argument("--host", default=os.environ.get("GPUQ_HOSTNAME") or socket.gethostname())
-    p.add_argument("--loglevel", default=os.environ.get("LOG_LEVEL", "INFO"))
+    p.add_argument("--loglevel", default=os.environ.get("LOG_LEVEL") or "INFO")  # compose passes "" for unset
     return p.parse_args(argv)
 
 
