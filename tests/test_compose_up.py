@@ -49,7 +49,8 @@ def stack(docker_engine, tmp_path_factory):
         **{f"{name.upper()}_IMAGE": tag for name, tag in cs.STAND_INS.items()},
         "DOCKER_SOCKET": str(docker_engine.socket),
         "HTTP_PORT": f"127.0.0.1:{port}",
-        "HEALTHCHECK_INTERVAL": "2s",
+        "HEALTHCHECK_INTERVAL": "5s",
+        "HTTPS_PORT": f"127.0.0.1:{support.free_port()}",
         "WEB_CONCURRENCY": "2",
         # A plain-HTTP trial, as DEPLOYMENT.md describes it.
         "SECURE_SSL_REDIRECT": "false",

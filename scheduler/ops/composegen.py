@@ -359,7 +359,7 @@ def nginx_service() -> dict[str, Any]:
         "logging": LOGGING,
         **HARDENED,
         "cap_add": ["CHOWN", "SETGID", "SETUID"],  # master as root, workers as the nginx user
-        "ports": ["${HTTP_PORT:-80}:8080"],
+        "ports": ["${HTTP_PORT:-80}:8080", "${HTTPS_PORT:-443}:8443"],
         "environment": {
             "NGINX_ENVSUBST_FILTER": "^GPUQ_",
             "GPUQ_LISTEN": "8080",
@@ -369,8 +369,17 @@ def nginx_service() -> dict[str, Any]:
             "GPUQ_MAX_BODY": "${NGINX_MAX_BODY:-8m}",
             "GPUQ_SUBMIT_RATE": "${NGINX_SUBMIT_RATE:-10r/s}",
             "GPUQ_SUBMIT_BURST": "${NGINX_SUBMIT_BURST:-20}",
+            "GPUQ_TLS": "/etc/nginx/gpuq-tls/${NGINX_TLS:-off}.conf",
+            "GPUQ_BEHIND_PROXY": "${BEHIND_TLS_PROXY:-false}",
         },
-        "volumes": ["../nginx/templates:/etc/nginx/templates:ro", "static:/srv/static:ro"],
+        "volumes": [
+            "../nginx/templates:/etc/nginx/templates:ro",
+            "../nginx/tls:/etc/nginx/gpuq-tls:ro",
+            # /dev/null where TLS is off: the paths are only read with NGINX_TLS=on.
+            "${TLS_CERT:-/dev/null}:/etc/nginx/tls/cert.pem:ro",
+            "${TLS_KEY:-/dev/null}:/etc/nginx/tls/key.pem:ro",
+            "static:/srv/static:ro",
+        ],
         "healthcheck": _check(["CMD-SHELL", "wget -q -O /dev/null http://127.0.0.1:8080/nginx-health || exit 1"]),
         "depends_on": {"web": {"condition": "service_healthy"}, "flower": {"condition": "service_started"}},
     }
@@ -440,7 +449,7 @@ def _health(role: str, start: str = "60s") -> dict[str, Any]:
 
 def _check(test: list[str], start: str = "30s") -> dict[str, Any]:
     # HEALTHCHECK_INTERVAL: the engine runs the first check one interval after the start, so a
-    # dependent service waits that long at least (the tests bring the stack up with 2s).
+    # dependent service waits that long at least (the tests use 5s).
     interval = "${HEALTHCHECK_INTERVAL:-30s}"
     return {"test": test, "interval": interval, "timeout": "15s", "retries": 3, "start_period": start}
 
