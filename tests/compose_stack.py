@@ -9,6 +9,7 @@ from a file `manage.py compose --cpu N` writes, with its secrets and .env in a t
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -27,6 +28,7 @@ APP = "gpuq:compose-test"
 STAND_INS = {name: f"gpuq-test-{name}:local" for name in ("redis", "postgres", "nginx")}
 # Every password has @, : and /, which a URL written by hand would get wrong.
 PASSWORD = "p@ss:w/rd-{}"
+SECRET_KEY_TAIL = secrets.token_urlsafe(40)
 
 
 def run(cmd: list[str], env: dict[str, str], timeout: float = 600, **kw) -> subprocess.CompletedProcess:
@@ -163,13 +165,16 @@ def write_project(tmp: Path, stack_name: str, env: dict[str, str], *flags: str) 
         capture_output=True,
         env={**os.environ, "DJANGO_SETTINGS_MODULE": "scheduler.settings"},
     )
-    secrets = tmp / "secrets"
-    secrets.mkdir(exist_ok=True)
-    for name in ("secret_key", "redis_password", "postgres_password", "flower_password"):
-        (secrets / name).write_text(PASSWORD.format(name) + "\n")
-        (secrets / name).chmod(0o644)  # read by the containers' own users (gpuq, redis, postgres)
+    folder = tmp / "secrets"
+    folder.mkdir(exist_ok=True)
+    values = {name: PASSWORD.format(name) for name in ("redis_password", "postgres_password", "flower_password")}
+    # check --deploy wants 50 characters or more of a key; the same one on every host of a deployment.
+    values["secret_key"] = f"{PASSWORD.format('secret_key')}-{SECRET_KEY_TAIL}"
+    for name, value in values.items():
+        (folder / name).write_text(value + "\n")
+        (folder / name).chmod(0o644)  # read by the containers' own users (gpuq, redis, postgres)
     dotenv = tmp / ".env"
-    dotenv.write_text("".join(f"{k}={v}\n" for k, v in {"SECRETS_DIR": str(secrets), **env}.items()))
+    dotenv.write_text("".join(f"{k}={v}\n" for k, v in {"SECRETS_DIR": str(folder), **env}.items()))
     return path, dotenv
 
 

@@ -302,9 +302,11 @@ def redis_service() -> dict[str, Any]:
     }
 
 
+# Root's file, readable by the redis group: root (without DAC_OVERRIDE or FOWNER) can rewrite its own
+# file when the container restarts, which it could not do to one it had given to redis.
 REDIS_START = (
-    "conf=/tmp/redis-password.conf && (umask 077 && printf 'requirepass \"%s\"\\n' "
-    '"$$(sed \'s/[\\\\"]/\\\\&/g\' /run/secrets/redis_password)" > $$conf) && chown redis $$conf '
+    "conf=/tmp/redis-password.conf && (umask 027 && printf 'requirepass \"%s\"\\n' "
+    '"$$(sed \'s/[\\\\"]/\\\\&/g\' /run/secrets/redis_password)" > $$conf) && chgrp redis $$conf '
     '&& exec docker-entrypoint.sh redis-server $$conf "$$@"'
 )
 
