@@ -58,7 +58,7 @@ def worker() -> bool:
     else:  # a CPU worker (`python -m workers --cpu`)
         uuid = gpu.cpu_identity(host, 0).uuid
     _django()
-    from workers.celery_app import app
+    from scheduler.dispatch.celery_app import app
 
     node = f"{gpu.queue_name(host, uuid)}@{host}"
     return bool(app.control.ping(destination=[node], timeout=5.0))

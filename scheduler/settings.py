@@ -5,6 +5,7 @@ from pathlib import Path
 
 import dj_database_url
 
+from scheduler.dispatch import keys
 from scheduler.env import envbool, envfloat, envint, envlist, envstr, url_with_password
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -31,7 +32,7 @@ INSTALLED_APPS = [
     "scheduler.jobs",
     "scheduler.api",
     "scheduler.web",
-    "scheduler.ops",
+    "workers",
 ]
 
 MIDDLEWARE = [
@@ -190,6 +191,9 @@ CONTAINER_USER = envstr("CONTAINER_USER", "65534:65534")
 CONTAINER_MEMORY = envstr("CONTAINER_MEMORY", "16g")
 CONTAINER_PIDS_LIMIT = envint("CONTAINER_PIDS_LIMIT", 1024)
 CONTAINER_LOG_MAX_LINES = envint("CONTAINER_LOG_MAX_LINES", 5000)
+# How a job container is given its GPU: auto (ask the engine), nvidia (the NVIDIA Container Toolkit's
+# device request) or cdi (nvidia.com/gpu=<UUID> from the host's CDI spec); see workers/container_gpu.py.
+CONTAINER_GPU_REQUEST = envstr("CONTAINER_GPU_REQUEST", "auto")
 
 LOGGING = {
     "version": 1,
@@ -204,6 +208,6 @@ CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": envstr("CACHE_URL", REDIS_URL),
-        "KEY_PREFIX": "gpuq-cache",
+        "KEY_PREFIX": keys.CACHE_PREFIX,
     }
 }

@@ -41,7 +41,7 @@ def test_a_job_whose_worker_is_killed_runs_again_and_is_recorded_once(live_syste
 
 
 def test_the_same_job_delivered_twice_has_one_result(live_system, live_cast):
-    from scheduler.jobs.release import task_id
+    from scheduler.dispatch.celery_app import task_id
     from workers.tasks import run_job
 
     token = live_cast.token(live_cast.alice)
@@ -193,7 +193,7 @@ def test_redis_restarted_while_1000_jobs_are_queued_loses_none(django_db_setup, 
     ]
     redis_proc = support.Proc("redis-aof", cmd, dict(__import__("os").environ))
     url = f"redis://127.0.0.1:{port}/0"
-    support.wait_until(lambda: support._pings(url), 10, "redis-server")
+    support.wait_until(lambda: support.redis_pings(url), 10, "redis-server")
     system = LiveSystem(support.database_url(connection.settings_dict), url, hosts=("hostR1", "hostR2"))
     try:
         token = live_cast.token(live_cast.alice)
@@ -203,7 +203,7 @@ def test_redis_restarted_while_1000_jobs_are_queued_loses_none(django_db_setup, 
         support.wait_until(lambda: Job.objects.filter(status=Status.SUCCEEDED).count() >= 50, 120, "50 jobs done")
         redis_proc.stop()
         redis_proc.start()
-        support.wait_until(lambda: support._pings(url), 10, "redis-server back")
+        support.wait_until(lambda: support.redis_pings(url), 10, "redis-server back")
         support.wait_until(
             lambda: Job.objects.filter(status=Status.SUCCEEDED).count() == 1000, 400, "all 1000 jobs to succeed"
         )

@@ -15,7 +15,7 @@ from gpu_tasks.params import json_schema
 from gpu_tasks.registry import KINDS
 from scheduler.api import serializers as s
 from scheduler.jobs import control, results, submission
-from scheduler.jobs.models import ContainerImage, Job, JobArray, Status
+from scheduler.jobs.models import ContainerImage, Job, JobArray
 from scheduler.jobs.visibility import visible_arrays, visible_jobs
 
 
@@ -107,8 +107,7 @@ class ArrayDetail(generics.RetrieveAPIView):
 @api_view(["POST"])
 def cancel_array(request, pk: int):
     array = get_object_or_404(visible_arrays(request.user), pk=pk)
-    for job in array.jobs.exclude(status__in=[Status.SUCCEEDED, Status.FAILED, Status.CANCELLED]):
-        control.cancel(job, by=request.user.username)
+    control.cancel_array(array, by=request.user.username)
     return Response(s.ArraySerializer(array).data)
 
 
@@ -124,7 +123,7 @@ def kinds(request):
 @extend_schema(responses={200: s.GpuSerializer(many=True)})
 @api_view(["GET"])
 def gpus(request):
-    return Response(control.fleet_view())
+    return Response(s.GpuSerializer(control.fleet_view(), many=True).data)
 
 
 @extend_schema(responses={200: s.HistoryPointSerializer(many=True)})
@@ -146,14 +145,14 @@ def job_counts(request):
 @permission_classes([IsAdminUser])
 def drain_gpu(request, uuid: str):
     reason = _valid(s.DrainSerializer, request.data)["reason"]
-    return Response(control.drain(uuid, reason))
+    return Response(s.GpuSerializer(control.drain(uuid, reason)).data)
 
 
 @extend_schema(request=None, responses={200: s.GpuSerializer})
 @api_view(["POST"])
 @permission_classes([IsAdminUser])
 def resume_gpu(request, uuid: str):
-    return Response(control.resume(uuid))
+    return Response(s.GpuSerializer(control.resume(uuid)).data)
 
 
 class StaffWrites(BasePermission):

@@ -343,7 +343,7 @@ def flower_service(app: dict, env: dict) -> dict[str, Any]:
         "command": [
             "celery",
             "-A",
-            "workers.celery_app",
+            "scheduler.dispatch.celery_app",
             "flower",
             "--conf=compose/flowerconfig.py",
             "--url_prefix=flower",
