@@ -69,6 +69,7 @@ PASSTHROUGH = [
     "CONTAINER_MEMORY",
     "CONTAINER_PIDS_LIMIT",
     "CONTAINER_LOG_MAX_LINES",
+    "CONTAINER_GPU_REQUEST",
     "LOG_LEVEL",
 ]
 HARDENED = {"security_opt": ["no-new-privileges:true"], "cap_drop": ["ALL"]}
