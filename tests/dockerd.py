@@ -26,7 +26,9 @@ class Dockerd:
     proc: support.Proc | None = None
 
     def env(self) -> dict[str, str]:
-        return {**os.environ, "DOCKER_HOST": self.url}
+        """For docker and docker-compose: nothing of the tests' own environment, which compose would
+        prefer to a project's .env (this process has DATABASE_URL and REDIS_URL of the test services)."""
+        return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(ROOT), "DOCKER_HOST": self.url}
 
     def client(self):
         import docker
