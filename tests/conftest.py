@@ -261,3 +261,17 @@ def container_engine():
         pytest.skip(str(exc))
     yield running
     running.stop()
+
+
+@pytest.fixture(scope="session")
+def docker_engine():
+    """Debian's dockerd (tests/dockerd.py) with the busybox test image; skipped, saying why, where none starts."""
+    from tests import dockerd, engine
+
+    try:
+        running = dockerd.start()
+    except engine.Unavailable as exc:
+        pytest.skip(str(exc))
+    engine.load_test_image(engine.Engine(running.url, engine.IMAGE))
+    yield running
+    running.stop()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from celery.signals import worker_ready, worker_shutdown
 from django.conf import settings
+from django.db import close_old_connections
 
 from scheduler.dispatch.celery_app import app
 from scheduler.dispatch.connections import redis_client
@@ -107,6 +108,9 @@ def _overridden(ident: WorkerIdentity, snap: Snapshot) -> Snapshot:
 
 
 def _running_job(ident: WorkerIdentity) -> int | None:
+    # The telemetry thread is no request: nothing else closes its connection when PostgreSQL restarts,
+    # and a closed one would mark this GPU unhealthy for good (seen in the compose stack's fault test).
+    close_old_connections()
     return Job.objects.filter(queue=ident.queue, status=Status.RUNNING).values_list("id", flat=True).first()
 
 
