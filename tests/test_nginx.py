@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from tests import support
+from workers import launch
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "nginx" / "templates" / "default.conf.template"
@@ -109,37 +110,9 @@ def stack(tmp_path_factory, redis_url):
         subprocess.run([support.python(), "manage.py", *step], cwd=ROOT, env=env, check=True, capture_output=True)
     web_port, flower_port, nginx_port = support.free_port(), support.free_port(), support.free_port()
     procs = [
+        support.Proc("nginx-test-web", support.gunicorn(web_port, 2, "--forwarded-allow-ips=*"), env),
         support.Proc(
-            "nginx-test-web",
-            [
-                support.python(),
-                "-m",
-                "gunicorn",
-                "scheduler.wsgi:application",
-                "--bind",
-                f"127.0.0.1:{web_port}",
-                "--workers",
-                "2",
-                "--timeout",
-                "60",
-                "--forwarded-allow-ips=*",
-            ],
-            env,
-        ),
-        support.Proc(
-            "nginx-test-flower",
-            [
-                support.python(),
-                "-m",
-                "celery",
-                "-A",
-                "scheduler.dispatch.celery_app",
-                "flower",
-                "--url_prefix=flower",
-                f"--port={flower_port}",
-                "--address=127.0.0.1",
-            ],
-            env,
+            "nginx-test-flower", launch.flower(flower_port, "--url_prefix=flower", "--address=127.0.0.1"), env
         ),
     ]
     conf = render(
