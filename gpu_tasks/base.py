@@ -64,3 +64,5 @@ class JobKind:
     tags: tuple[str, ...] = field(default_factory=tuple)
     # "array": `run` computes on the worker's array module; "container": the worker runs an image instead.
     runs_in: str = "array"
+    # Whether a job of this kind may ask for several GPUs (`gpus: N`): its run then sees all N of them.
+    multi_gpu: bool = False

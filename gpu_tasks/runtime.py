@@ -99,10 +99,12 @@ def execute(kind_name: str, params: dict[str, Any], xp: ModuleType) -> dict[str,
     return produce(kind_name, params, xp).summary
 
 
-def produce(kind_name: str, params: dict[str, Any], xp: ModuleType) -> Output:
-    """`execute`, keeping the kind's result array (None where it has none) for the worker to save."""
+def produce(kind_name: str, params: dict[str, Any], xp: ModuleType, devices: int = 1) -> Output:
+    """`execute`, keeping the kind's result array (None where it has none) for the worker to save;
+    a multi-GPU kind is told how many devices it has (NumPy simulates that many)."""
     kind = get_kind(kind_name)
-    output, seconds = _timed(xp, lambda: _run(kind.run, xp, params))
+    given = {**params, "devices": devices} if kind.multi_gpu and kind.runs_in == "array" else params
+    output, seconds = _timed(xp, lambda: _run(kind.run, xp, given))
     return Output({**output.summary, "gpu_time_s": seconds, "backend": backend(xp)}, output.array)
 
 

@@ -154,6 +154,7 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 # Jobs
 JOB_TIME_LIMIT_DEFAULT = envint("JOB_TIME_LIMIT_DEFAULT", 600)  # seconds
 JOB_TIME_LIMIT_MAX = envint("JOB_TIME_LIMIT_MAX", 24 * 3600)
+JOB_GPUS_MAX = envint("JOB_GPUS_MAX", 16)  # GPUs one job may ask for (all on one host)
 JOB_MAX_ATTEMPTS = envint("JOB_MAX_ATTEMPTS", 3)
 # Redis redelivers an unacknowledged message after this; it must outlast the longest job (ARCHITECTURE).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": JOB_TIME_LIMIT_MAX + 3600}
@@ -175,6 +176,9 @@ GPU_SLOTS = envint("GPU_SLOTS", 2)  # jobs a GPU holds: one running, one ready
 GPU_FEED_SECONDS = envfloat("GPU_FEED_SECONDS", 0.5)
 GPU_MAX_HELD = envint("GPU_MAX_HELD", 32)
 GPU_CONCURRENCY = envint("GPU_CONCURRENCY", 1)
+# The first waiting job that cannot start reserves the GPUs that free soonest; later jobs use them only
+# when they end before it starts (backfill, workers/reservation.py). Off: whatever fits goes first.
+GPU_RESERVATIONS = envbool("GPU_RESERVATIONS", True)
 TELEMETRY_INTERVAL = envfloat("TELEMETRY_INTERVAL", 1.0)
 TELEMETRY_TTL = envfloat("TELEMETRY_TTL", 5.0)
 GPU_STALE_AFTER = envfloat("GPU_STALE_AFTER", 5.0)

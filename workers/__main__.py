@@ -23,6 +23,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="the GPU to serve: an index or a GPU UUID (default: $CUDA_VISIBLE_DEVICES)",
     )
     p.add_argument("--cpu", action="store_true", help="serve jobs on the CPU with NumPy (no GPU here)")
+    p.add_argument(
+        "--cpu-slot", type=int, default=0, help="with --cpu: which of several CPU workers of this host (0, 1, ...)"
+    )
     p.add_argument("--concurrency", type=int, default=None, help="jobs run at once (default: GPU_CONCURRENCY)")
     p.add_argument("--host", default=os.environ.get("GPUQ_HOSTNAME") or socket.gethostname())
     p.add_argument("--loglevel", default=os.environ.get("LOG_LEVEL", "INFO"))
@@ -49,7 +52,7 @@ def identify(args: argparse.Namespace) -> identity.WorkerIdentity:
     from workers import pinning
 
     if args.cpu:
-        return pinning.cpu_worker(args.host)
+        return pinning.cpu_worker(args.host, args.cpu_slot)
     return pinning.pin_worker(args.gpu, args.host)
 
 

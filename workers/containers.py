@@ -21,7 +21,7 @@ from docker.types import DeviceRequest
 
 from gpu_tasks.container import command_words, environment
 from scheduler.jobs.models import ContainerImage, Job, JobEvent, Status
-from workers import identity
+from workers import gang, identity
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.25
@@ -72,9 +72,9 @@ def create_options(job: Job, entry: ContainerImage, worker: identity.WorkerIdent
     }
     if not entry.allow_network:
         options["network_mode"] = "none"
-    if worker.kind == "gpu":
-        env |= {"CUDA_VISIBLE_DEVICES": worker.uuid, "NVIDIA_VISIBLE_DEVICES": worker.uuid}
-        options["device_requests"] = [DeviceRequest(device_ids=[worker.uuid], capabilities=[["gpu"]])]
+    if worker.kind == "gpu":  # the job's GPUs: this worker's, or all of a multi-GPU job's
+        env |= gang.visible(job, worker) | (gang.NCCL_ENV if job.gpus > 1 else {})
+        options["device_requests"] = [DeviceRequest(device_ids=gang.uuids(job, worker), capabilities=[["gpu"]])]
     else:  # a CPU worker has no GPU to give
         env |= {"CUDA_VISIBLE_DEVICES": "", "NVIDIA_VISIBLE_DEVICES": "void"}
     options["environment"] = env

@@ -76,7 +76,8 @@ def _gpu_collector(ident: WorkerIdentity):
 def _cpu_collector(ident: WorkerIdentity):
     from workers import gpu
 
-    cpu_ident = gpu.cpu_identity(ident.host, 0)
+    slot = ident.uuid.removeprefix(f"{gpu.CPU_UUID_PREFIX}{ident.host}").lstrip("-")
+    cpu_ident = gpu.cpu_identity(ident.host, 0, int(slot or 0))
     return lambda: (
         telemetry.cpu_snapshot(
             cpu_ident,

@@ -13,7 +13,7 @@ from gpu_tasks.registry import get_kind
 from scheduler.jobs import lifecycle
 from scheduler.jobs.models import Job, Status
 from scheduler.jobs.release import RUN_JOB, nudge
-from workers import containers, identity, lease, pool, results
+from workers import containers, gang, identity, lease, pool, results
 from workers.celery_app import app
 from workers.connections import redis_client
 from workers.persist import persist
@@ -61,6 +61,8 @@ def execute(job: Job) -> Outcome:
     """Run the job's kind on this worker's array module and describe what happened."""
     xp = pool.array_module()
     try:
+        if job.gpus > 1:
+            return _on_gang(job)
         output = runtime.produce(job.kind, job.params, xp)
         saved = results.save(job.id, output.array, xp)
         return Outcome(Status.SUCCEEDED, result={**output.summary, "pci_bus_id": pool.seen_bus_id(), **saved})
@@ -71,6 +73,13 @@ def execute(job: Job) -> Outcome:
         )
     except Exception as exc:  # a job's failure is data for its owner, not a worker crash
         return _failure(job, xp, exc)
+
+
+def _on_gang(job: Job) -> Outcome:
+    try:
+        return Outcome(Status.SUCCEEDED, result=gang.run(job, identity.current()))
+    except gang.GangFailed as exc:
+        return Outcome(Status.FAILED, error=str(exc), error_kind=exc.kind)
 
 
 def in_container(job: Job, token: str) -> Outcome:

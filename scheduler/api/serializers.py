@@ -18,6 +18,9 @@ class SchedulingSerializer(serializers.Serializer):
     time_limit = serializers.IntegerField(
         required=False, allow_null=True, default=None, min_value=1, max_value=10**7, help_text="seconds"
     )
+    gpus = serializers.IntegerField(
+        required=False, default=1, min_value=1, max_value=1000, help_text="GPUs of one host it runs on at once"
+    )
 
 
 class JobSpecSerializer(SchedulingSerializer):
@@ -56,6 +59,7 @@ BRIEF_FIELDS = [
     "time_limit",
     "memory_estimate",
     "work_estimate",
+    "gpus",
     "created_at",
 ]
 
@@ -83,6 +87,7 @@ class JobSerializer(serializers.ModelSerializer):
             "array",
             "queue",
             "gpu_uuid",
+            "gang",
             "route_reason",
             "wait_reason",
             "attempts",

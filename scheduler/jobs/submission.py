@@ -13,13 +13,13 @@ from django.db import transaction
 
 from gpu_tasks.base import Estimate, ParamError, UnknownKind
 from gpu_tasks.params import validate
-from gpu_tasks.registry import get_kind
+from gpu_tasks.registry import KINDS, get_kind
 from scheduler.jobs import lifecycle
 from scheduler.jobs.models import FINAL, ContainerImage, Job, JobArray, Quota
 from scheduler.jobs.release import release_soon
 from workers import fleet
 from workers.connections import redis_client
-from workers.router import fits_fleet
+from workers.router import fits_fleet, fits_gang
 
 
 class SubmissionError(Exception):
@@ -39,9 +39,18 @@ class Prepared:
     priority: int = 0
     time_limit: int = 0
     after: list[int] = field(default_factory=list)
+    gpus: int = 1
 
 
-def prepare(user, spec: dict, largest: int | None, quota: Quota | None = None) -> Prepared:
+@dataclass(frozen=True)
+class FleetFacts:
+    """What admission reads of the fleet once per submission."""
+
+    largest: int | None  # memory of the largest GPU ever seen
+    placeable: list[tuple[str, int]]  # (host, memory_total) of GPUs healthy and not draining
+
+
+def prepare(user, spec: dict, facts: FleetFacts, quota: Quota | None = None) -> Prepared:
     """Validate one job's spec against its kind, the user's bounds and the fleet; raise SubmissionError."""
     try:
         kind = get_kind(spec["kind"])
@@ -55,9 +64,13 @@ def prepare(user, spec: dict, largest: int | None, quota: Quota | None = None) -
     if kind.runs_in == "container":
         _check_allowlisted(params["image"])
     estimate = kind.estimate(**params)
-    refusal = fits_fleet(estimate.memory_bytes, largest)
+    gpus = _gpus(spec.get("gpus"), kind, quota)
+    if gpus == 1:
+        refusal = fits_fleet(estimate.memory_bytes, facts.largest)
+    else:
+        refusal = fits_gang(estimate.memory_bytes, gpus, facts.placeable)
     if refusal:
-        raise SubmissionError({"params": refusal})
+        raise SubmissionError({"gpus" if gpus > 1 else "params": refusal})
     return Prepared(
         kind.name,
         params,
@@ -65,7 +78,20 @@ def prepare(user, spec: dict, largest: int | None, quota: Quota | None = None) -
         priority=_priority(user, spec.get("priority", 0), quota),
         time_limit=_time_limit(spec.get("time_limit")),
         after=_dependencies(user, spec.get("after") or []),
+        gpus=gpus,
     )
+
+
+def _gpus(value: int | None, kind, quota: Quota | None) -> int:
+    gpus = 1 if value is None else value
+    if not 1 <= gpus <= settings.JOB_GPUS_MAX:
+        raise SubmissionError({"gpus": f"must be between 1 and {settings.JOB_GPUS_MAX}, got {gpus}"})
+    if gpus > 1 and not kind.multi_gpu:
+        multi = ", ".join(sorted(k.name for k in KINDS.values() if k.multi_gpu and not k.staff_only))
+        raise SubmissionError({"gpus": f"kind {kind.name!r} runs on one GPU; kinds that use several: {multi}"})
+    if quota and quota.max_gpus and gpus > quota.max_gpus:
+        raise SubmissionError({"gpus": f"your quota allows {quota.max_gpus} GPUs at once; this job asks for {gpus}"})
+    return gpus
 
 
 def _check_allowlisted(image: str) -> None:
@@ -113,12 +139,13 @@ def submit(user, specs: list[dict], as_batch: bool = False) -> list[Job]:
 
 def validate_all(user, specs: list[dict], as_batch: bool) -> list[Prepared]:
     """Every spec checked before anything is stored; errors listed per job for a batch."""
-    largest = fleet.largest_gpu_memory(redis_client())
+    r = redis_client()
+    facts = FleetFacts(fleet.largest_gpu_memory(r), fleet.placeable(r))
     quota = Quota.objects.filter(user=user).first()
     errors, prepared = [], []
     for spec in specs:
         try:
-            prepared.append(prepare(user, spec, largest, quota))
+            prepared.append(prepare(user, spec, facts, quota))
             errors.append({})
         except SubmissionError as exc:
             errors.append(exc.errors)
@@ -147,6 +174,7 @@ def _row(user, p: Prepared, array: JobArray | None) -> Job:
         time_limit=p.time_limit,
         memory_estimate=p.estimate.memory_bytes,
         work_estimate=p.estimate.work,
+        gpus=p.gpus,
         array=array,
         wait_reason="waiting for a GPU with room",
     )

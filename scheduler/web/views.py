@@ -53,6 +53,7 @@ def _submit_form(request: HttpRequest, kind: str, values: dict[str, str]) -> tup
     common = {
         "priority": _int(request.POST.get("priority"), "priority", 0),
         "time_limit": _int(request.POST.get("time_limit"), "time_limit", None),
+        "gpus": _int(request.POST.get("gpus"), "gpus", 1),
     }
     after = [_int(x, "after", 0) for x in request.POST.get("after", "").split(",") if x.strip()]
     params = _params_from_form(kind, values)
