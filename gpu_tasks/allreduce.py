@@ -22,18 +22,21 @@ from gpu_tasks.params import SEED
 WINDOW = 4096  # elements checked one by one against the host
 
 
-def estimate_allreduce(*, n: int, **_: Any) -> Estimate:
-    """Per GPU: its vector and the generator's temporaries; the ring moves ~2x the vector."""
-    return Estimate(2 * n * 8 + costs.OVERHEAD_BYTES, costs.generating(n) + costs.streaming(2 * n * 8))
+def estimate_allreduce(*, n: int, rounds: int = 1, **_: Any) -> Estimate:
+    """Per GPU: its vector and the generator's temporaries; each round's ring moves ~2x the vector."""
+    return Estimate(2 * n * 8 + costs.OVERHEAD_BYTES, costs.generating(n) + rounds * costs.streaming(2 * n * 8))
 
 
-def run_allreduce(xp: ModuleType, *, n: int, seed: int, devices: int = 1) -> dict[str, Any]:
-    """Sum one seeded float64 vector per device onto every device; the check that it came out right."""
+def run_allreduce(xp: ModuleType, *, n: int, seed: int, rounds: int = 1, devices: int = 1) -> dict[str, Any]:
+    """Sum one seeded float64 vector per device onto every device; the check that it came out right.
+    `rounds` repeats the all-reduce on copies of the inputs (a training run's steps); the last is checked."""
     if is_gpu(xp):
-        return _on_gpus(xp, n, seed)
-    parts = [uniform_slice(numpy, seed, rank, 0, n) for rank in range(devices)]
-    local = [float(p.sum()) for p in parts]
-    ring_allreduce(parts)
+        return _on_gpus(xp, n, seed, rounds)
+    inputs = [uniform_slice(numpy, seed, rank, 0, n) for rank in range(devices)]
+    for _ in range(rounds):
+        parts = [p.copy() for p in inputs]
+        ring_allreduce(parts)
+    local = [float(p.sum()) for p in inputs]
     return _checked(n, seed, local, [float(p.sum()) for p in parts], [p[:WINDOW] for p in parts], "ring (NumPy)")
 
 
@@ -52,22 +55,27 @@ def ring_allreduce(parts: list[Any]) -> None:
             parts[(r + 1) % d][chunks[(r + 1 - step) % d]] = sent[r]
 
 
-def _on_gpus(cupy: ModuleType, n: int, seed: int) -> dict[str, Any]:
+def _on_gpus(cupy: ModuleType, n: int, seed: int, rounds: int) -> dict[str, Any]:
     from cupy.cuda import nccl
 
     d = cupy.cuda.runtime.getDeviceCount()
-    parts, local = [], []
+    inputs, local = [], []
     for rank in range(d):
         with cupy.cuda.Device(rank):
-            parts.append(uniform_slice(cupy, seed, rank, 0, n))
-            local.append(float(parts[-1].sum()))
+            inputs.append(uniform_slice(cupy, seed, rank, 0, n))
+            local.append(float(inputs[-1].sum()))
     comms = nccl.NcclCommunicator.initAll(d)
-    nccl.groupStart()
-    for rank, comm in enumerate(comms):
-        with cupy.cuda.Device(rank):
-            buf = parts[rank].data.ptr
-            comm.allReduce(buf, buf, n, nccl.NCCL_FLOAT64, nccl.NCCL_SUM, cupy.cuda.Stream.null.ptr)
-    nccl.groupEnd()
+    for _ in range(rounds):
+        parts = []
+        for rank in range(d):
+            with cupy.cuda.Device(rank):
+                parts.append(inputs[rank].copy())
+        nccl.groupStart()
+        for rank, comm in enumerate(comms):
+            with cupy.cuda.Device(rank):
+                buf = parts[rank].data.ptr
+                comm.allReduce(buf, buf, n, nccl.NCCL_FLOAT64, nccl.NCCL_SUM, cupy.cuda.Stream.null.ptr)
+        nccl.groupEnd()
     sums, windows, buses = [], [], []
     for rank in range(d):
         with cupy.cuda.Device(rank) as dev:
@@ -98,7 +106,11 @@ def _checked(n: int, seed: int, local: list[float], sums: list[float], windows: 
 ALLREDUCE = JobKind(
     name="allreduce",
     title="All-reduce across GPUs",
-    params=(Param("n", int, 1 << 20, 1, 1 << 28, help="Elements (float64) each GPU contributes"), SEED),
+    params=(
+        Param("n", int, 1 << 20, 1, 1 << 28, help="Elements (float64) each GPU contributes"),
+        Param("rounds", int, 1, 1, 100_000, help="How many all-reduces (steps of a training run)"),
+        SEED,
+    ),
     estimate=estimate_allreduce,
     run=run_allreduce,
     description="Sums one seeded vector per GPU onto every GPU (NCCL); checks the result. Ask for several GPUs.",

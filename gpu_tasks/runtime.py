@@ -173,7 +173,8 @@ def warm_up(xp: ModuleType) -> None:
     """Run every public kind once at its smallest, so the CUDA context, cuBLAS and cuFFT handles and each
     kind's compiled kernels exist before the first job (measured: ~0.8 s context, ~0.3 s first matmul)."""
     for kind in KINDS.values():
-        for params in smallest(kind) if not kind.staff_only and kind.runs_in == "array" else ():
+        # Multi-GPU kinds run in a child of their own (workers/gang.py): nothing of theirs to warm here.
+        for params in smallest(kind) if not kind.staff_only and kind.runs_in == "array" and not kind.multi_gpu else ():
             kind.run(xp, **params)
     sync(xp)
 

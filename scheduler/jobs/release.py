@@ -34,7 +34,7 @@ def release() -> int:
     if not Job.objects.filter(status=Status.WAITING).exists():
         return 0  # the common case after a job ends on an idle queue: no lock, no Redis
     r = redis_client()
-    snaps = _with_overrides(r, fleet.live_snapshots(r))
+    snaps = live_routable(r)
     with transaction.atomic():
         _serialise()
         gpus = gpu_states(snaps)
@@ -103,6 +103,11 @@ def wait_for_wake(r, seconds: float) -> None:
     r.set(ALIVE_KEY, 1, ex=max(5, int(3 * seconds) + 1))
     if r.blpop([WAKE_KEY], timeout=seconds):
         r.delete(WAKE_KEY)
+
+
+def live_routable(r) -> list[dict]:
+    """The live GPUs' snapshots, with staff's drains and health marks applied."""
+    return _with_overrides(r, fleet.live_snapshots(r))
 
 
 def _with_overrides(r, snaps: list[dict]) -> list[dict]:

@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect, render
 
 from gpu_tasks.registry import KINDS
-from scheduler.jobs import control, results, submission
+from scheduler.jobs import control, forecast, results, submission
 from scheduler.jobs.models import FINAL, ContainerImage, Status
 from scheduler.jobs.visibility import ahead_of, visible_arrays, visible_jobs
 
@@ -112,7 +112,13 @@ def job_page(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST" and "cancel" in request.POST:
         control.cancel(job, by=request.user.username)
         return redirect("job", pk=job.id)
-    context = {"job": job, "events": job.events.all(), "ahead": ahead_of(job), "result_url": results.url(job)}
+    context = {
+        "job": job,
+        "events": job.events.all(),
+        "ahead": ahead_of(job),
+        "forecast": forecast.of(job),
+        "result_url": results.url(job),
+    }
     return render(request, "web/job.html", context)
 
 

@@ -19,7 +19,9 @@
       const status = document.getElementById("status");
       status.textContent = j.status; status.className = "status " + j.status;
       set("reason", j.status === "waiting" ? j.wait_reason : j.route_reason);
-      set("attempts", j.attempts); set("queue", j.queue || "—");
+      set("attempts", j.attempts);
+      set("queue", j.gang && j.gang.length ? j.gang.map((m) => m.queue).join(", ") : j.queue || "—");
+      set("forecast", j.forecast ? `· ${j.forecast.text}` : "");
       set("ahead", j.ahead ? `· behind ${j.ahead.jobs} waiting jobs` +
         (j.ahead.higher_priority ? ` (${j.ahead.higher_priority} of higher priority)` : "") : "");
       set("result", j.result ? JSON.stringify(j.result, null, 1) : "—");
@@ -63,7 +65,8 @@
         const row = fleet.querySelector(`tr[data-uuid="${g.uuid}"]`);
         if (!row) continue;
         const s = g.snapshot || {}, cells = row.children;
-        cells[2].textContent = !g.alive ? "silent" : g.draining ? `draining (${g.drain_reason})` : s.healthy ? "ready" : `unhealthy: ${s.health_reason}`;
+        cells[2].textContent = !g.alive ? "silent" : g.draining ? `draining (${g.drain_reason})` : !s.healthy ? `unhealthy: ${s.health_reason}`
+          : g.held_by ? `held by job ${g.held_by}` : g.reserved_for ? `reserved for job ${g.reserved_for}` : "ready";
         cells[3].textContent = g.snapshot ? `${Math.round(s.memory_used / 1048576)} / ${Math.round(s.memory_total / 1048576)} MiB` : "";
         cells[4].textContent = g.snapshot ? `${Math.round(s.utilization)}%` : "";
         cells[5].textContent = s.temperature ?? "";
