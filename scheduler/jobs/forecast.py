@@ -37,16 +37,11 @@ def update(r) -> None:
     held = reserve(demands[0], gpus, now) if settings.GPU_RESERVATIONS else None
     payload = {
         "at": now,
-        "jobs": {str(d.job_id): f.__dict__ for d, f in zip(demands, _forecasts(demands, gpus, now), strict=True) if f},
+        "jobs": {str(job_id): f.__dict__ for job_id, f in forecast(demands, gpus, now).items()},
         "reservation": held.__dict__ if held else None,
         "labels": {s["queue"]: f"{s['host']}:{s['index']}" for s in snaps if (s.get("index") or 0) >= 0},
     }
     r.set(KEY, json.dumps(payload), ex=TTL_S)
-
-
-def _forecasts(demands, gpus, now):
-    found = forecast(demands, gpus, now)
-    return [found.get(d.job_id) for d in demands]
 
 
 def stored(r=None) -> dict:

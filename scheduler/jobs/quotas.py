@@ -31,6 +31,6 @@ def within(jobs: list[Job], cap: int, in_use: int) -> tuple[list[Job], str]:
         taken.append(job)
         left -= job.gpus
     reason = f"quota: {in_use} of your {cap} GPUs in use"
-    if not taken and jobs and jobs[0].gpus > cap - in_use:
+    if not taken and jobs and jobs[0].gpus > 1:
         reason += f"; this job needs {jobs[0].gpus}"
     return taken, reason
