@@ -146,7 +146,7 @@ def test_a_waiting_job_gets_its_position_and_estimated_start(transactional_db, l
     forecast.update(r)
     told = forecast.of(gang)
     assert told["position"] == 1 and told["gpus"] == [g["queue"] for g in a]
-    assert told["text"] == "reserved GPUs 0-1 of hostA for job %d; starts in about 30 s" % gang.id
+    assert told["text"] == f"reserved GPUs 0-1 of hostA for job {gang.id}; starts in about 30 s"
     assert forecast.reserved_queues(r) == {g["queue"]: gang.id for g in a}
     busy.refresh_from_db()
     assert forecast.of(busy) is None  # released: no estimate
