@@ -5,6 +5,7 @@ from pathlib import Path
 
 import dj_database_url
 
+from scheduler.dispatch import keys
 from scheduler.env import envbool, envfloat, envint, envlist, envstr
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -31,7 +32,7 @@ INSTALLED_APPS = [
     "scheduler.jobs",
     "scheduler.api",
     "scheduler.web",
-    "scheduler.ops",
+    "workers",
 ]
 
 MIDDLEWARE = [
@@ -177,7 +178,7 @@ GPU_FEED_SECONDS = envfloat("GPU_FEED_SECONDS", 0.5)
 GPU_MAX_HELD = envint("GPU_MAX_HELD", 32)
 GPU_CONCURRENCY = envint("GPU_CONCURRENCY", 1)
 # The first waiting job that cannot start reserves the GPUs that free soonest; later jobs use them only
-# when they end before it starts (backfill, workers/reservation.py). Off: whatever fits goes first.
+# when they end before it starts (backfill, scheduler/fleet/reservation.py). Off: whatever fits goes first.
 GPU_RESERVATIONS = envbool("GPU_RESERVATIONS", True)
 TELEMETRY_INTERVAL = envfloat("TELEMETRY_INTERVAL", 1.0)
 TELEMETRY_TTL = envfloat("TELEMETRY_TTL", 5.0)
@@ -208,6 +209,6 @@ CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": envstr("CACHE_URL", REDIS_URL),
-        "KEY_PREFIX": "gpuq-cache",
+        "KEY_PREFIX": keys.CACHE_PREFIX,
     }
 }

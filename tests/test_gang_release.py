@@ -22,8 +22,8 @@ def test_a_two_gpu_job_is_released_to_both_gpus_of_a_host_at_once(transactional_
     fake_gpus([80], host="hostB")
     [job] = allreduce(live_cast.alice, 2)
     job.refresh_from_db()
-    assert job.status == Status.QUEUED and job.queue == a[0]["queue"]
-    assert job.gang == [{"queue": g["queue"], "uuid": g["uuid"]} for g in a]
+    assert job.status == Status.QUEUED and job.queue == a[0].queue
+    assert job.gang == [{"queue": g.queue, "uuid": g.uuid} for g in a]
 
 
 def test_its_gpus_take_no_other_job_until_it_ends_then_all_are_free(transactional_db, live_cast, fake_gpus):
@@ -31,10 +31,10 @@ def test_its_gpus_take_no_other_job_until_it_ends_then_all_are_free(transactiona
     [gang] = allreduce(live_cast.alice, 2)
     others = submit(live_cast.bob, [{"kind": "noop"}] * 2)
     assert all(j.status == Status.WAITING for j in Job.objects.filter(id__in=[o.id for o in others]))
-    claimed, lease = lifecycle.claim(gang.id, "hostA", a[0]["queue"])
+    claimed, lease = lifecycle.claim(gang.id, "hostA", a[0].queue)
     lifecycle.finish(claimed, lease, Status.FAILED, error="a failed attempt")
     release()
-    assert {j.queue for j in Job.objects.filter(id__in=[o.id for o in others])} == {g["queue"] for g in a}
+    assert {j.queue for j in Job.objects.filter(id__in=[o.id for o in others])} == {g.queue for g in a}
 
 
 def test_a_requeued_gang_job_holds_nothing_while_it_waits(transactional_db, live_cast, fake_gpus):
@@ -98,13 +98,13 @@ def test_a_job_no_host_can_hold_is_refused_with_the_reason(transactional_db, liv
 
 
 def test_a_draining_gpu_does_not_count_for_admission(transactional_db, live_cast, fake_gpus, r):
-    from workers import fleet
+    from scheduler.fleet import store as fleet
 
     a = fake_gpus([80, 80], host="hostA")
-    fleet.set_draining(r, a[1]["uuid"], True)
+    fleet.set_draining(r, a[1].uuid, True)
     with pytest.raises(SubmissionError):
         allreduce(live_cast.alice, 2)
-    fleet.set_draining(r, a[1]["uuid"], False)
+    fleet.set_draining(r, a[1].uuid, False)
 
 
 def test_a_one_gpu_kind_cannot_ask_for_several(transactional_db, live_cast, fake_gpus):
@@ -132,7 +132,7 @@ def test_a_multi_gpu_job_is_charged_for_each_of_its_gpus(transactional_db, live_
 
     a = fake_gpus([80] * 4, host="hostA")
     [job] = allreduce(live_cast.alice, 4)
-    claimed, lease = lifecycle.claim(job.id, "hostA", a[0]["queue"])
+    claimed, lease = lifecycle.claim(job.id, "hostA", a[0].queue)
     lifecycle.finish(claimed, lease, Status.SUCCEEDED, result={})
     job.refresh_from_db()
     seconds = (job.finished_at - job.started_at).total_seconds()
@@ -145,8 +145,8 @@ def test_a_waiting_job_gets_its_position_and_estimated_start(transactional_db, l
     [gang] = allreduce(live_cast.alice, 2)
     forecast.update(r)
     told = forecast.of(gang)
-    assert told["position"] == 1 and told["gpus"] == [g["queue"] for g in a]
+    assert told["position"] == 1 and told["gpus"] == [g.queue for g in a]
     assert told["text"] == f"reserved GPUs 0-1 of hostA for job {gang.id}; starts in about 30 s"
-    assert forecast.reserved_queues(r) == {g["queue"]: gang.id for g in a}
+    assert forecast.reserved_queues(r) == {g.queue: gang.id for g in a}
     busy.refresh_from_db()
     assert forecast.of(busy) is None  # released: no estimate

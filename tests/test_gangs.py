@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from benchmarks.sharing_sim import gang_trace, simulate_late, starved_stream
-from workers.reservation import Reservation, admits, forecast, gpu_labels, reserve, starts_in
-from workers.router import GiB, GpuState, JobDemand, fits_gang, route
+from scheduler.fleet.reservation import Reservation, admits, forecast, gpu_labels, reserve, starts_in
+from scheduler.fleet.router import GiB, GpuState, JobDemand, fits_gang, route
 
 NOW = 1_000_000.0
 

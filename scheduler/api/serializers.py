@@ -146,6 +146,13 @@ class ParamSchemaSerializer(serializers.Serializer):
     schema = serializers.DictField()
 
 
+class SnapshotField(serializers.DictField):
+    """A GPU's live Snapshot (scheduler/fleet/snapshot.py), as the JSON its worker published."""
+
+    def to_representation(self, value):
+        return value.to_dict()
+
+
 class GpuSerializer(serializers.Serializer):
     uuid = serializers.CharField()
     host = serializers.CharField()
@@ -159,7 +166,7 @@ class GpuSerializer(serializers.Serializer):
     running_job = serializers.IntegerField(allow_null=True)
     held_by = serializers.IntegerField(allow_null=True, help_text="the multi-GPU job holding this GPU")
     reserved_for = serializers.IntegerField(allow_null=True, help_text="the waiting job this GPU is reserved for")
-    snapshot = serializers.DictField(allow_null=True)
+    snapshot = SnapshotField(allow_null=True)
 
 
 class HistoryPointSerializer(serializers.Serializer):

@@ -1,9 +1,8 @@
 """When waiting jobs are expected to start (Slurm's `squeue --start`), and which GPUs are reserved.
 
 Computed once a round by the releaser loop from the work estimates and the time limits of what the GPUs
-hold (workers/reservation.py), kept in Redis for a few rounds, read by the API, the pages and the CLI.
-
-    gpuq:forecast   string (JSON): at, jobs {id: {position, starts_at, queues}}, reservation, labels
+hold (scheduler/fleet/reservation.py), kept in Redis for a few rounds, read by the API, the pages and the CLI.
+(`keys.FORECAST`: at, jobs {id: {position, starts_at, queues}}, reservation, labels).
 """
 
 from __future__ import annotations
@@ -13,19 +12,19 @@ import time
 
 from django.conf import settings
 
+from scheduler.dispatch import keys
+from scheduler.dispatch.connections import redis_client
+from scheduler.fleet.reservation import Reservation, forecast, gpu_labels, reserve, starts_in
 from scheduler.jobs.models import Job, Status
-from workers.connections import redis_client
-from workers.reservation import Reservation, forecast, gpu_labels, reserve, starts_in
+from scheduler.jobs.release import candidates, demand, gpu_states, live_routable
 
-KEY = "gpuq:forecast"
+KEY = keys.FORECAST
 TTL_S = 10
 DEPTH = 200  # waiting jobs given a position and an estimate; the rest are "further back"
 
 
 def update(r) -> None:
     """Estimate the start of the first DEPTH waiting jobs and store it (or forget it when none waits)."""
-    from scheduler.jobs.release import candidates, demand, gpu_states, live_routable
-
     snaps = live_routable(r)
     jobs = candidates(r, DEPTH) if snaps else []
     if not jobs:
@@ -39,7 +38,7 @@ def update(r) -> None:
         "at": now,
         "jobs": {str(job_id): f.__dict__ for job_id, f in forecast(demands, gpus, now).items()},
         "reservation": held.__dict__ if held else None,
-        "labels": {s["queue"]: f"{s['host']}:{s['index']}" for s in snaps if (s.get("index") or 0) >= 0},
+        "labels": {s.queue: f"{s.host}:{s.index}" for s in snaps if s.index >= 0},
     }
     r.set(KEY, json.dumps(payload), ex=TTL_S)
 

@@ -22,10 +22,24 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from workers.router import GpuState, JobDemand
+
+class JobDemand(Protocol):  # the router's JobDemand, by the fields read here (the router imports this module)
+    id: int
+    memory: int
+    work: float
+    gpus: int
+    time_limit: float
+
+
+class GpuState(Protocol):  # the router's GpuState, likewise
+    queue: str
+    host: str
+    memory_usable: int
+    concurrency: int
+    free_at: float
+    free_by: float
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from workers.reservation import Reservation, admits, reserve
+from scheduler.fleet.reservation import Reservation, admits, reserve
 
 GiB = 1024**3
 
