@@ -60,7 +60,7 @@ def test_a_two_gpu_job_sees_exactly_its_gpus_and_sums_right(system, http):
     job = wait_final(http, system.url, submit(http, system)["id"])
     assert job["status"] == "succeeded", job
     uuids = [m["uuid"] for m in job["gang"]]
-    assert sorted(uuids) == sorted(s["uuid"] for s in system.wait_for_gpus(2))
+    assert sorted(uuids) == sorted(s.uuid for s in system.wait_for_gpus(2))
     assert job["queue"] == job["gang"][0]["queue"]
     result = job["result"]
     assert (result["devices"], result["correct"], result["via"]) == (2, True, "ring (NumPy)")
