@@ -150,3 +150,56 @@ def test_a_waiting_job_gets_its_position_and_estimated_start(transactional_db, l
     assert forecast.reserved_queues(r) == {g.queue: gang.id for g in a}
     busy.refresh_from_db()
     assert forecast.of(busy) is None  # released: no estimate
+
+
+def test_a_multi_gpu_container_gets_device_requests_for_all_its_gpus(cast):
+    from scheduler.jobs.models import ContainerImage
+    from workers.containers import create_options
+    from workers.identity import WorkerIdentity
+
+    entry = ContainerImage.objects.create(image="team/train:1")
+    gang = [{"queue": "gpu.node1.aaaa", "uuid": "GPU-aaaa"}, {"queue": "gpu.node1.bbbb", "uuid": "GPU-bbbb"}]
+    job = Job(id=6, attempts=1, gpus=2, gang=gang, params={"image": "team/train:1", "command": "", "env": ""})
+    options = create_options(job, entry, WorkerIdentity("gpu", "node1", "GPU-aaaa", "gpu.node1.aaaa"))
+    [request] = options["device_requests"]
+    assert request["DeviceIDs"] == ["GPU-aaaa", "GPU-bbbb"]
+    env = options["environment"]
+    assert env["CUDA_VISIBLE_DEVICES"] == env["NVIDIA_VISIBLE_DEVICES"] == "GPU-aaaa,GPU-bbbb"
+    assert env["NCCL_NVLS_ENABLE"] == "0"
+
+
+def test_the_form_and_the_array_api_take_gpus(transactional_db, live_cast, fake_gpus, client):
+    fake_gpus([80, 80], host="hostA")
+    client.force_login(live_cast.alice)
+    client.post("/submit/", {"kind": "allreduce", "allreduce.n": "512", "gpus": "2"})
+    refused = client.post("/submit/", {"kind": "matmul", "gpus": "2"})
+    assert 'data-field="gpus"' in refused.content.decode()
+    api = live_cast.api(live_cast.alice)
+    answer = api.post("/api/arrays/", {"kind": "allreduce", "grid": {"n": [256, 512]}, "gpus": 2}, format="json")
+    assert answer.status_code == 201, answer.json()
+    assert sorted(Job.objects.values_list("gpus", flat=True)) == [2, 2, 2]
+    bad = api.post("/api/jobs/", {"kind": "allreduce", "gpus": 0}, format="json")
+    assert bad.status_code == 400 and "gpus" in bad.json()
+
+
+def test_the_gpu_page_shows_which_job_holds_and_which_reserves_a_gpu(transactional_db, live_cast, fake_gpus, r, client):
+    a = fake_gpus([80, 80], host="hostA")
+    b = fake_gpus([80, 80], host="hostB")
+    [holder] = allreduce(live_cast.alice, 2)  # takes one host whole
+    submit(live_cast.bob, [{"kind": "burn", "params": {"seconds": 30, "mib": 1}, "time_limit": 60}])
+    Job.objects.filter(id=holder.id).update(work_estimate=600)  # the other host frees far sooner
+    [waiting] = allreduce(live_cast.alice, 2)  # the other host has a job: it reserves that host
+    forecast.update(r)
+    rows = {row["queue"]: row for row in client.get("/api/gpus/", HTTP_AUTHORIZATION=_token(live_cast)).json()}
+    holder.refresh_from_db()
+    held = {m["queue"] for m in holder.gang}
+    other = ({g.queue for g in a} | {g.queue for g in b}) - held
+    assert all(rows[q]["held_by"] == holder.id for q in held)
+    assert all(rows[q]["reserved_for"] == waiting.id for q in other)
+    client.force_login(live_cast.alice)
+    page = client.get("/gpus/").content.decode()
+    assert f"held by job {holder.id}" in page and f"reserved for job {waiting.id}" in page
+
+
+def _token(cast) -> str:
+    return f"Token {cast.token(cast.alice)}"
