@@ -103,8 +103,11 @@ def produce(kind_name: str, params: dict[str, Any], xp: ModuleType, devices: int
     """`execute`, keeping the kind's result array (None where it has none) for the worker to save;
     a multi-GPU kind is told how many devices it has (NumPy simulates that many)."""
     kind = get_kind(kind_name)
-    given = {**params, "devices": devices} if kind.multi_gpu and kind.runs_in == "array" else params
-    output, seconds = _timed(xp, lambda: _run(kind.run, xp, given))
+    run = kind.run
+    if run is None:
+        raise ValueError(f"kind {kind_name!r} has no array function: its runner runs it")
+    given = {**params, "devices": devices} if kind.multi_gpu else params
+    output, seconds = _timed(xp, lambda: _run(run, xp, given))
     return Output({**output.summary, "gpu_time_s": seconds, "backend": backend(xp)}, output.array)
 
 
@@ -174,7 +177,9 @@ def warm_up(xp: ModuleType) -> None:
     kind's compiled kernels exist before the first job (measured: ~0.8 s context, ~0.3 s first matmul)."""
     for kind in KINDS.values():
         # Multi-GPU kinds run in a child of their own (workers/gang.py): nothing of theirs to warm here.
-        for params in smallest(kind) if not kind.staff_only and kind.runs_in == "array" and not kind.multi_gpu else ():
+        if kind.run is None or kind.staff_only or kind.multi_gpu:
+            continue
+        for params in smallest(kind):
             kind.run(xp, **params)
     sync(xp)
 

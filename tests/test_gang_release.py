@@ -161,8 +161,7 @@ def test_a_multi_gpu_container_gets_device_requests_for_all_its_gpus(cast):
     gang = [{"queue": "gpu.node1.aaaa", "uuid": "GPU-aaaa"}, {"queue": "gpu.node1.bbbb", "uuid": "GPU-bbbb"}]
     job = Job(id=6, attempts=1, gpus=2, gang=gang, params={"image": "team/train:1", "command": "", "env": ""})
     options = create_options(job, entry, WorkerIdentity("gpu", "node1", "GPU-aaaa", "gpu.node1.aaaa"))
-    [request] = options["device_requests"]
-    assert request["DeviceIDs"] == ["GPU-aaaa", "GPU-bbbb"]
+    assert [r["DeviceIDs"] for r in options["device_requests"]] == [["GPU-aaaa"], ["GPU-bbbb"]]
     env = options["environment"]
     assert env["CUDA_VISIBLE_DEVICES"] == env["NVIDIA_VISIBLE_DEVICES"] == "GPU-aaaa,GPU-bbbb"
     assert env["NCCL_NVLS_ENABLE"] == "0"

@@ -16,8 +16,12 @@ import signal
 import subprocess
 import sys
 
-from scheduler.jobs.models import Job
+from celery.exceptions import SoftTimeLimitExceeded
+
+from scheduler.jobs.models import Job, Status
+from workers import identity
 from workers.identity import WorkerIdentity
+from workers.outcome import Outcome
 
 PR_SET_PDEATHSIG = 1
 # NVLink SHARP (NVLS) needs the multicast that the GPU hosts we run on keep off; with it on, NCCL
@@ -40,6 +44,18 @@ def visible(job: Job, worker: WorkerIdentity) -> dict[str, str]:
     """The environment that shows the job exactly its GPUs."""
     names = ",".join(uuids(job, worker))
     return {"CUDA_VISIBLE_DEVICES": names, "NVIDIA_VISIBLE_DEVICES": names}
+
+
+def run_attempt(job: Job) -> Outcome:
+    """The arrays runner's path for a job on several GPUs: its kind in a child that sees all of them."""
+    try:
+        return Outcome(Status.SUCCEEDED, result=run(job, identity.current()))
+    except SoftTimeLimitExceeded:  # the child was killed on the way out
+        return Outcome(
+            Status.FAILED, error=f"timed out: over its time limit of {job.time_limit} s", error_kind="timeout"
+        )
+    except GangFailed as exc:
+        return Outcome(Status.FAILED, error=str(exc), error_kind=exc.kind)
 
 
 def run(job: Job, worker: WorkerIdentity) -> dict:

@@ -26,20 +26,31 @@ from typing import Protocol
 
 
 class JobDemand(Protocol):  # the router's JobDemand, by the fields read here (the router imports this module)
-    id: int
-    memory: int
-    work: float
-    gpus: int
-    time_limit: float
+    @property
+    def id(self) -> int: ...
+    @property
+    def memory(self) -> int: ...
+    @property
+    def work(self) -> float: ...
+    @property
+    def gpus(self) -> int: ...
+    @property
+    def time_limit(self) -> float: ...
 
 
 class GpuState(Protocol):  # the router's GpuState, likewise
-    queue: str
-    host: str
-    memory_usable: int
-    concurrency: int
-    free_at: float
-    free_by: float
+    @property
+    def queue(self) -> str: ...
+    @property
+    def host(self) -> str: ...
+    @property
+    def memory_usable(self) -> int: ...
+    @property
+    def concurrency(self) -> int: ...
+    @property
+    def free_at(self) -> float: ...
+    @property
+    def free_by(self) -> float: ...
 
 
 @dataclass(frozen=True)

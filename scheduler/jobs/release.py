@@ -154,7 +154,7 @@ def candidates(r, limit: int) -> list[Job]:
     )
     owners = list(ready.values_list("owner_id", flat=True).distinct())
     allowance = quotas.gpu_allowance(owners)
-    per_user = {}
+    per_user: dict[int, list[Job]] = {}
     for uid in owners:
         mine = list(ready.filter(owner_id=uid).order_by("-priority", "created_at", "id")[:limit])
         if uid in allowance:
@@ -200,7 +200,7 @@ def _apply(jobs: list[Job], decisions: list[Decision], uuids: dict[str, str]) ->
         for job_id in lifecycle.mark_queued(queue, uuids.get(queue, ""), reasons)
     ]
     released += [
-        (d.queue, d.job_id)
+        (d.gang[0], d.job_id)
         for d in gangs
         if lifecycle.mark_gang_queued(d.job_id, [{"queue": q, "uuid": uuids.get(q, "")} for q in d.gang], d.reason)
     ]

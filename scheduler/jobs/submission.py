@@ -61,8 +61,8 @@ def prepare(user, spec: dict, facts: FleetFacts, quota: Quota | None = None) -> 
         raise SubmissionError({"kind": str(exc)}) from None
     except ParamError as exc:
         raise SubmissionError({"params": exc.errors}) from None
-    if kind.runs_in == "container":
-        _check_allowlisted(params["image"])
+    if kind.runner.allowlisted:
+        _check_allowlisted(kind.runner.allowlisted, params[kind.runner.allowlisted])
     estimate = kind.estimate(**params)
     gpus = _gpus(spec.get("gpus"), kind, quota)
     if gpus == 1:
@@ -94,11 +94,11 @@ def _gpus(value: int | None, kind, quota: Quota | None) -> int:
     return gpus
 
 
-def _check_allowlisted(image: str) -> None:
+def _check_allowlisted(param: str, image: str) -> None:
     if not ContainerImage.objects.filter(image=image).exists():
         allowed = ", ".join(ContainerImage.objects.values_list("image", flat=True)[:20]) or "none yet"
         raise SubmissionError(
-            {"params": {"image": f"{image!r} is not on the allowlist kept by staff; allowed images: {allowed}"}}
+            {"params": {param: f"{image!r} is not on the allowlist kept by staff; allowed images: {allowed}"}}
         )
 
 
@@ -142,7 +142,8 @@ def validate_all(user, specs: list[dict], as_batch: bool) -> list[Prepared]:
     r = redis_client()
     facts = FleetFacts(fleet.largest_gpu_memory(r), fleet.placeable(r))
     quota = Quota.objects.filter(user=user).first()
-    errors, prepared = [], []
+    errors: list[Any] = []
+    prepared: list[Prepared] = []
     for spec in specs:
         try:
             prepared.append(prepare(user, spec, facts, quota))
@@ -160,7 +161,7 @@ def _store(user, prepared: list[Prepared], array: JobArray | None) -> list[Job]:
     _check_waiting_quota(user, len(prepared))
     jobs = Job.objects.bulk_create([_row(user, p, array) for p in prepared])
     _store_dependencies(jobs, prepared)
-    lifecycle.record_many([j.id for j in jobs], "submitted", "waiting")
+    lifecycle.submitted([j.id for j in jobs])
     transaction.on_commit(release_soon)
     return jobs
 
