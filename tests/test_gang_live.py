@@ -157,3 +157,9 @@ def test_the_cli_submits_on_several_gpus_and_shows_the_estimate(system, http, li
     assert job["gpus"] == 2 and len(job["gang"]) == 2
     refused = run_cli(system, token, "allreduce", "--gpus", "3", "--json")
     assert refused.returncode == 2 and "needs 3 GPUs of one host" in refused.stderr
+    holder = submit(http, system, params=LONG)
+    wait_status(http, system, holder["id"], "running")
+    waiting = submit(http, system)
+    support.wait_until(lambda: _estimate(job_of(http, system, waiting["id"])), 30, "an estimate")
+    shown = run_cli(system, token, "show", str(waiting["id"]))
+    assert f"reserved GPUs 0-1 of {HOST} for job {waiting['id']}; starts" in " ".join(shown.stdout.split())

@@ -24,8 +24,8 @@ from workers.identity import WorkerIdentity
 from workers.outcome import Outcome
 
 PR_SET_PDEATHSIG = 1
-# NVLink SHARP (NVLS) needs the multicast that the GPU hosts we run on keep off; with it on, NCCL
-# fails at communicator setup there.
+# NCCL's NVLink SHARP (NVLS) uses NVLink multicast, which the GPU hosts we run on require off: a program
+# using it can take the host's GPUs, shared with others, out of service.
 NCCL_ENV = {"NCCL_NVLS_ENABLE": "0"}
 
 
