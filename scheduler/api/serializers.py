@@ -166,6 +166,9 @@ class GpuSerializer(serializers.Serializer):
     running_job = serializers.IntegerField(allow_null=True)
     held_by = serializers.IntegerField(allow_null=True, help_text="the multi-GPU job holding this GPU")
     reserved_for = serializers.IntegerField(allow_null=True, help_text="the waiting job this GPU is reserved for")
+    holder = serializers.DictField(
+        required=False, allow_null=True, help_text="who runs what there: owner, kind, and id (yours, or staff's)"
+    )
     snapshot = SnapshotField(allow_null=True)
 
 

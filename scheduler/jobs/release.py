@@ -23,7 +23,7 @@ from scheduler.fleet import store as fleet
 from scheduler.fleet.router import Decision, GpuState, JobDemand, route
 from scheduler.fleet.router import room as router_room
 from scheduler.fleet.snapshot import Snapshot
-from scheduler.jobs import fairshare, lifecycle, quotas
+from scheduler.jobs import dependencies, fairshare, lifecycle, quotas
 from scheduler.jobs.holdings import HARD_KILL_MARGIN_S, Holding, held_rows, holdings
 from scheduler.jobs.models import HELD, Job, Status
 
@@ -39,6 +39,7 @@ def release() -> int:
     snaps = live_routable(r)
     with transaction.atomic():
         _serialise()
+        dependencies.explain()
         gpus = gpu_states(snaps)
         room = sum(router_room(g) for g in gpus if not g.draining and g.healthy)
         if not snaps:
@@ -121,7 +122,8 @@ def _with_overrides(r, snaps: list[Snapshot]) -> list[Snapshot]:
 
 
 def _explain_all_waiting(reason: str) -> None:
-    Job.objects.filter(status=Status.WAITING).exclude(wait_reason=reason).update(wait_reason=reason)
+    waiting = Job.objects.filter(status=Status.WAITING).exclude(wait_reason__startswith=dependencies.PREFIX)
+    waiting.exclude(wait_reason=reason).update(wait_reason=reason)
 
 
 def _serialise() -> None:
@@ -149,9 +151,20 @@ def _gpu_state(snap: Snapshot, held: Holding) -> GpuState:
 
 def candidates(r, limit: int) -> list[Job]:
     """Waiting jobs whose dependencies succeeded, in release order: priority, fair share, age."""
-    ready = Job.objects.filter(status=Status.WAITING).exclude(
+    return release_order(r, limit, explain=True)[:limit]
+
+
+def ready_jobs():
+    """Waiting jobs whose dependencies all succeeded."""
+    return Job.objects.filter(status=Status.WAITING).exclude(
         after__status__in=[s for s in Status.values if s != Status.SUCCEEDED]
     )
+
+
+def release_order(r, limit: int | None, explain: bool = False) -> list[Job]:
+    """Ready jobs in the order rounds release them, at most `limit` of each user (None: all of them);
+    users at their GPU quota have none released (`explain`: their jobs say so)."""
+    ready = ready_jobs()
     owners = list(ready.values_list("owner_id", flat=True).distinct())
     allowance = quotas.gpu_allowance(owners)
     per_user: dict[int, list[Job]] = {}
@@ -159,8 +172,9 @@ def candidates(r, limit: int) -> list[Job]:
         mine = list(ready.filter(owner_id=uid).order_by("-priority", "created_at", "id")[:limit])
         if uid in allowance:
             taken, reason = quotas.within(mine, *allowance[uid])
-            skipped = [j.id for j in mine[len(taken) :] if j.wait_reason != reason]
-            Job.objects.filter(id__in=skipped, status=Status.WAITING).update(wait_reason=reason)
+            if explain:
+                skipped = [j.id for j in mine[len(taken) :] if j.wait_reason != reason]
+                Job.objects.filter(id__in=skipped, status=Status.WAITING).update(wait_reason=reason)
             mine = taken
         if mine:
             per_user[uid] = mine
@@ -168,8 +182,7 @@ def candidates(r, limit: int) -> list[Job]:
     for uid, work in _held_work(per_user).items():
         used[uid] = used.get(uid, 0.0) + work
     # A job on N GPUs costs its user N times its work, here as in the charge when it ends.
-    order = fairshare.interleave(per_user, used, lambda j: j.priority, lambda j: j.work_estimate * j.gpus)
-    return order[:limit]
+    return fairshare.interleave(per_user, used, lambda j: j.priority, lambda j: j.work_estimate * j.gpus)
 
 
 def _held_work(users) -> dict[int, float]:
@@ -213,9 +226,9 @@ def _apply(jobs: list[Job], decisions: list[Decision], uuids: dict[str, str]) ->
 
 def _send_all(released: list[tuple[str, int]], by_id: dict[int, Job]) -> None:
     for queue, job_id in released:
-        celery_app.send_job(job_id, queue, by_id[job_id].time_limit)
+        celery_app.send_job(job_id, queue, by_id[job_id].time_limit, by_id[job_id].kind)
 
 
 def resend(job: Job) -> None:
     """Send a released job's message again (Redis lost it); a duplicate is dropped by the claim."""
-    celery_app.send_job(job.id, job.queue, job.time_limit)
+    celery_app.send_job(job.id, job.queue, job.time_limit, job.kind)

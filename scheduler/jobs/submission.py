@@ -17,7 +17,7 @@ from gpu_tasks.registry import KINDS, get_kind
 from scheduler.dispatch.connections import redis_client
 from scheduler.fleet import store as fleet
 from scheduler.fleet.router import fits_fleet, fits_gang
-from scheduler.jobs import lifecycle
+from scheduler.jobs import dependencies, lifecycle
 from scheduler.jobs.models import FINAL, ContainerImage, Job, JobArray, Quota
 from scheduler.jobs.release import release_soon
 
@@ -51,7 +51,32 @@ class FleetFacts:
 
 
 def prepare(user, spec: dict, facts: FleetFacts, quota: Quota | None = None) -> Prepared:
-    """Validate one job's spec against its kind, the user's bounds and the fleet; raise SubmissionError."""
+    """Validate one job's spec against its kind, the user's bounds and the fleet; raise SubmissionError
+    naming every field that is wrong, not only the first."""
+    errors: dict = {}
+    kind_params = _collect(errors, _kind_and_params, user, spec)
+    gpus = _collect(errors, _gpus, spec.get("gpus"), kind_params[0] if kind_params else None, quota)
+    if kind_params and gpus:
+        _collect(errors, _fits, kind_params[2], gpus, facts)
+    priority = _collect(errors, _priority, user, spec.get("priority", 0), quota)
+    time_limit = _collect(errors, _time_limit, spec.get("time_limit"))
+    after = _collect(errors, _dependencies, user, spec.get("after") or [])
+    if errors:
+        raise SubmissionError(errors)
+    kind, params, estimate = kind_params
+    return Prepared(kind.name, params, estimate, priority=priority, time_limit=time_limit, after=after, gpus=gpus)
+
+
+def _collect(errors: dict, check, *args):
+    """`check(*args)`, or None with its SubmissionError's fields added to `errors`."""
+    try:
+        return check(*args)
+    except SubmissionError as exc:
+        errors.update(exc.errors)
+        return None
+
+
+def _kind_and_params(user, spec: dict) -> tuple:
     try:
         kind = get_kind(spec["kind"])
         if kind.staff_only and not user.is_staff:
@@ -63,35 +88,29 @@ def prepare(user, spec: dict, facts: FleetFacts, quota: Quota | None = None) -> 
         raise SubmissionError({"params": exc.errors}) from None
     if kind.runner.allowlisted:
         _check_allowlisted(kind.runner.allowlisted, params[kind.runner.allowlisted])
-    estimate = kind.estimate(**params)
-    gpus = _gpus(spec.get("gpus"), kind, quota)
-    if gpus == 1:
-        refusal = fits_fleet(estimate.memory_bytes, facts.largest)
-    else:
-        refusal = fits_gang(estimate.memory_bytes, gpus, facts.placeable)
-    if refusal:
-        raise SubmissionError({"gpus" if gpus > 1 else "params": refusal})
-    return Prepared(
-        kind.name,
-        params,
-        estimate,
-        priority=_priority(user, spec.get("priority", 0), quota),
-        time_limit=_time_limit(spec.get("time_limit")),
-        after=_dependencies(user, spec.get("after") or []),
-        gpus=gpus,
-    )
+    return kind, params, kind.estimate(**params)
 
 
 def _gpus(value: int | None, kind, quota: Quota | None) -> int:
     gpus = 1 if value is None else value
     if not 1 <= gpus <= settings.JOB_GPUS_MAX:
         raise SubmissionError({"gpus": f"must be between 1 and {settings.JOB_GPUS_MAX}, got {gpus}"})
-    if gpus > 1 and not kind.multi_gpu:
+    if gpus > 1 and kind is not None and not kind.multi_gpu:
         multi = ", ".join(sorted(k.name for k in KINDS.values() if k.multi_gpu and not k.staff_only))
         raise SubmissionError({"gpus": f"kind {kind.name!r} runs on one GPU; kinds that use several: {multi}"})
     if quota and quota.max_gpus and gpus > quota.max_gpus:
         raise SubmissionError({"gpus": f"your quota allows {quota.max_gpus} GPUs at once; this job asks for {gpus}"})
     return gpus
+
+
+def _fits(estimate: Estimate, gpus: int, facts: FleetFacts) -> None:
+    """Refuse a job that no GPU (or no host with `gpus` of them) of the fleet could ever hold."""
+    if gpus == 1:
+        refusal = fits_fleet(estimate.memory_bytes, facts.largest)
+    else:
+        refusal = fits_gang(estimate.memory_bytes, gpus, facts.placeable)
+    if refusal:
+        raise SubmissionError({"gpus" if gpus > 1 else "params": refusal})
 
 
 def _check_allowlisted(param: str, image: str) -> None:
@@ -177,7 +196,7 @@ def _row(user, p: Prepared, array: JobArray | None) -> Job:
         work_estimate=p.estimate.work,
         gpus=p.gpus,
         array=array,
-        wait_reason="waiting for a GPU with room",
+        wait_reason=dependencies.reason([(i, "") for i in p.after]) if p.after else dependencies.ROOM,
     )
 
 
