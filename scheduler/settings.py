@@ -245,6 +245,7 @@ JOB_TIME_LIMIT_DEFAULT = envint(
     "JOB_TIME_LIMIT_DEFAULT", 600, why="a job's time limit when it asks for none, in seconds"
 )
 JOB_TIME_LIMIT_MAX = envint("JOB_TIME_LIMIT_MAX", 24 * 3600, why="the longest time limit a job may ask for, in seconds")
+JOB_GPUS_MAX = envint("JOB_GPUS_MAX", 16, why="GPUs one job may ask for (`gpus: N`, all on one host)")
 JOB_MAX_ATTEMPTS = envint(
     "JOB_MAX_ATTEMPTS", 3, why="attempts before a job that kills its worker is failed as poisoned (as Ray and Dask)"
 )
@@ -280,6 +281,13 @@ GPU_FEED_SECONDS = envfloat(
 )
 GPU_MAX_HELD = envint("GPU_MAX_HELD", 32, why="the most jobs a GPU holds while feeding it short ones")
 GPU_CONCURRENCY = envint("GPU_CONCURRENCY", 1, why="jobs a GPU worker runs at the same time")
+# scheduler/fleet/reservation.py
+GPU_RESERVATIONS = envbool(
+    "GPU_RESERVATIONS",
+    True,
+    why="the first waiting job that cannot start reserves the GPUs that free soonest; later jobs use them only "
+    "when they end before it starts (backfill). false: whatever fits goes first",
+)
 TELEMETRY_INTERVAL = envfloat("TELEMETRY_INTERVAL", 1.0, why="seconds between a worker's telemetry snapshots")
 TELEMETRY_TTL = envfloat(
     "TELEMETRY_TTL", 5.0, why="seconds a snapshot stays in Redis: a worker that stops publishing drops out"

@@ -86,7 +86,8 @@ def _gpu_collector(ident: WorkerIdentity) -> Callable[[], Snapshot]:
 
 
 def _cpu_collector(ident: WorkerIdentity) -> Callable[[], Snapshot]:
-    cpu_ident = gpu.cpu_identity(ident.host, 0)
+    slot = ident.uuid.removeprefix(f"{gpu.CPU_UUID_PREFIX}{ident.host}").lstrip("-")
+    cpu_ident = gpu.cpu_identity(ident.host, 0, int(slot or 0))
     return lambda: _overridden(
         ident,
         telemetry.cpu_snapshot(

@@ -11,7 +11,7 @@ from gpu_tasks.registry import KINDS
 from scheduler.jobs import submission
 from scheduler.jobs.submission import SubmissionError, collect
 
-SCHEDULING = {"priority": 0, "time_limit": None}  # whole-number fields and their defaults
+SCHEDULING = {"priority": 0, "time_limit": None, "gpus": 1}  # whole-number fields and their defaults
 
 
 def submit(user, form, kind: str) -> tuple[str, int]:
