@@ -22,7 +22,7 @@ from docker.types import LogConfig
 
 from gpu_tasks.container import command_words, environment
 from scheduler.jobs.models import ContainerImage, Job, JobEvent, Status
-from workers import container_gpu, identity
+from workers import container_gpu, gang, identity
 from workers.outcome import Outcome
 from workers.persist import persist
 
@@ -87,13 +87,12 @@ def create_options(
         "network_mode": settings.CONTAINER_NETWORK if entry.allow_network else "none",
         "detach": True,
     }
-    if worker.kind == "gpu":
-        env |= {
-            "CUDA_VISIBLE_DEVICES": worker.uuid,
-            "NVIDIA_VISIBLE_DEVICES": worker.uuid,
-            "NVIDIA_DRIVER_CAPABILITIES": DRIVER_CAPABILITIES,
-        }
-        options["device_requests"] = container_gpu.device_requests(worker.uuid, gpu_mode)
+    if worker.kind == "gpu":  # the job's GPUs: this worker's, or all of a multi-GPU job's
+        env |= gang.visible(job, worker) | (gang.NCCL_ENV if job.gpus > 1 else {})
+        env["NVIDIA_DRIVER_CAPABILITIES"] = DRIVER_CAPABILITIES
+        options["device_requests"] = [
+            request for uuid in gang.uuids(job, worker) for request in container_gpu.device_requests(uuid, gpu_mode)
+        ]
     else:  # a CPU worker has no GPU to give
         env |= {"CUDA_VISIBLE_DEVICES": "", "NVIDIA_VISIBLE_DEVICES": "void"}
     options["environment"] = env

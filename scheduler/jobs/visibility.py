@@ -5,7 +5,7 @@ from dataclasses import replace
 from django.db.models import QuerySet
 
 from scheduler.jobs import position
-from scheduler.jobs.models import Job, JobArray
+from scheduler.jobs.models import FINAL, Job, JobArray
 
 
 def visible_jobs(user) -> QuerySet[Job]:
@@ -26,11 +26,11 @@ def ahead_of(job: Job) -> dict[str, int] | None:
 
 
 def fleet_seen_by(user, rows: list[dict]) -> list[dict]:
-    """The fleet view as `user` may see it: another user's running job is not named, and the GPU's
-    process ids (which tell whose jobs run where) are for staff only."""
+    """The fleet view as `user` may see it: another user's job on a GPU (running, holding it for a
+    multi-GPU job, or reserved) is not named, and the GPU's process ids are for staff only."""
     if user.is_staff:
         return rows
-    own = set(Job.objects.filter(owner=user, status="running").values_list("id", flat=True))
+    own = set(Job.objects.filter(owner=user).exclude(status__in=FINAL).values_list("id", flat=True))
     return [_redacted(row, own) for row in rows]
 
 
@@ -38,4 +38,5 @@ def _redacted(row: dict, own: set[int]) -> dict:
     snap = row["snapshot"]
     if snap is not None:
         snap = replace(snap, processes=(), running_job=snap.running_job if snap.running_job in own else None)
-    return {**row, "running_job": row["running_job"] if row["running_job"] in own else None, "snapshot": snap}
+    named = {k: row[k] if row.get(k) in own else None for k in ("running_job", "held_by", "reserved_for") if k in row}
+    return {**row, **named, "snapshot": snap}

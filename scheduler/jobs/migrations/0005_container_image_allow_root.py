@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('jobs', '0003_container_images'),
+        ('jobs', '0004_job_gpus_gang'),
     ]
 
     operations = [
