@@ -239,6 +239,7 @@ def test_a_killed_workers_container_is_swept_when_it_starts_again_and_never_two_
     assert all(len(names) <= 1 for names in seen), seen
     assert Job.objects.get(id=job["id"]).attempts == 2
     live.wait_for_gpus(1)
+    live.session(live_cast.token(live_cast.alice)).post(f"{live.url}/api/jobs/{job['id']}/cancel/")  # its sleep 120
 
 
 def test_a_database_blip_does_not_fail_a_running_container_job(
