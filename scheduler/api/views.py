@@ -4,7 +4,7 @@ from django.db.models import QuerySet
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
 from rest_framework.decorators import api_view, permission_classes, throttle_classes
 from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAdminUser, IsAuthenticated
@@ -15,7 +15,7 @@ from gpu_tasks.params import json_schema
 from gpu_tasks.registry import KINDS
 from scheduler.api import serializers as s
 from scheduler.jobs import control, finding, labqueue, results, submission
-from scheduler.jobs.models import ContainerImage, Job, JobArray
+from scheduler.jobs.models import ContainerImage, Job, JobArray, Status
 from scheduler.jobs.visibility import visible_arrays, visible_jobs
 
 
@@ -30,6 +30,16 @@ class JobList(generics.ListAPIView):
         jobs = visible_jobs(self.request.user).select_related("owner").prefetch_related("after")
         query = {k: self.request.query_params.get(k, "") for k in ("status", "kind", "q")}
         return finding.filtered(jobs, **query).order_by("-created_at", "-id")
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("status", enum=Status.values, description="only jobs in this status"),
+            OpenApiParameter("kind", description="only jobs of this kind (/api/kinds/)"),
+            OpenApiParameter("q", description="search: a job id, part of a kind, or an owner's user name"),
+        ]
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
 
     @extend_schema(request=s.JobSpecSerializer, responses={201: s.JobSerializer})
     def post(self, request):
