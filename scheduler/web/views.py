@@ -38,7 +38,8 @@ def submit(request: HttpRequest) -> HttpResponse:
             errors, status = exc.errors, exc.status
     if chosen not in KINDS:
         chosen = kinds[0].name  # the error names what was sent; the form shows a kind that exists
-    param_errors = errors.get("params") if isinstance(errors.get("params"), dict) else {}
+    sent = errors.get("params")
+    param_errors: dict = sent if isinstance(sent, dict) else {}
     context = {
         "kinds": [(k, _fields(k, form, param_errors if k.name == chosen else {})) for k in kinds],
         "chosen": chosen,
