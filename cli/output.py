@@ -94,6 +94,10 @@ def job_detail(job: dict, as_json: bool) -> None:
     if as_json:
         return raw(job, True)
     jobs_table([job], False)
+    if job.get("forecast"):
+        console.print(f"[bold]start[/bold] {job['forecast']['text']}", highlight=False)
+    if job.get("gang"):
+        console.print(f"[bold]GPUs[/bold] {', '.join(m['queue'] for m in job['gang'])}", highlight=False)
     for key in ("params", "result"):
         if job.get(key):
             console.print(f"[bold]{key}[/bold]", json.dumps(job[key], indent=1))

@@ -6,7 +6,7 @@ from pathlib import Path
 import dj_database_url
 
 from scheduler.dispatch import keys
-from scheduler.env import DECLARED, declare, envbool, envfloat, envint, envlist, envstr, section
+from scheduler.env import DECLARED, declare, envbool, envfloat, envint, envlist, envstr, section, url_with_password
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 section("Django")
@@ -19,13 +19,13 @@ VAR_DIR = Path(
         compose="fixed",
     )
 )
-VAR_DIR.mkdir(parents=True, exist_ok=True)  # the SQLite file and local state live here
+VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)  # the SQLite file and local state: private
 
 DEBUG = envbool("DEBUG", False, why="never true in production")
 # The default key is for a local machine only: `check --deploy` flags it (security.W009).
 LOCAL_KEY = "django-insecure-local-development-key-change-me"
-KEY_WHY = 'Django\'s signing key, required in compose: python -c "import secrets; print(secrets.token_urlsafe(50))"'
-SECRET_KEY = envstr("SECRET_KEY", LOCAL_KEY, why=KEY_WHY, shown="a key for a local machine only", compose="required")
+KEY_WHY = "Django's signing key; in compose SECRET_KEY_FILE, from the secret_key secret file"
+SECRET_KEY = envstr("SECRET_KEY", LOCAL_KEY, why=KEY_WHY, shown="a key for a local machine only", compose="fixed")
 ALLOWED_HOSTS = envlist(
     "ALLOWED_HOSTS",
     "localhost,127.0.0.1,[::1],testserver",
@@ -65,6 +65,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
+    "scheduler.web.throttle.LoginThrottle",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -89,12 +90,20 @@ TEMPLATES = [
 
 DATABASES = {
     "default": dj_database_url.parse(
-        envstr(
-            "DATABASE_URL",
-            f"sqlite:///{VAR_DIR / 'db.sqlite3'}",
-            why="the database; compose builds it from POSTGRES_PASSWORD, a second GPU host names the main host's",
-            shown="SQLite in GPUQ_VAR_DIR",
-            compose="env",
+        url_with_password(
+            envstr(
+                "DATABASE_URL",
+                f"sqlite:///{VAR_DIR / 'db.sqlite3'}",
+                why="the database, without its password; a second GPU host names the main host's",
+                shown="SQLite in GPUQ_VAR_DIR",
+                compose="env",
+            ),
+            envstr(
+                "DATABASE_PASSWORD",
+                why="put into DATABASE_URL URL-quoted (any character works); in compose DATABASE_PASSWORD_FILE, "
+                "from the postgres_password secret file",
+                compose="fixed",
+            ),
         ),
         # Kept open between requests and jobs: a new PostgreSQL connection costs a backend fork,
         # which dominated the dispatch latency when each request and job opened its own.
@@ -176,13 +185,15 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "scheduler.api.bounds.Pagination",
+    "DEFAULT_PARSER_CLASSES": [
+        "scheduler.api.bounds.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "scheduler.api.errors.handle",
-    "DEFAULT_THROTTLE_RATES": {
-        "submit": envstr("SUBMIT_RATE", "600/min", why="API submissions per user (a REST framework rate)")
-    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "GPU job queue API",
@@ -198,11 +209,19 @@ SPECTACULAR_SETTINGS = {
 
 section("Redis")
 # Redis: broker, GPU telemetry, leases, fair share, rate limits; one URL (and one DB) for all by default.
-REDIS_URL = envstr(
-    "REDIS_URL",
-    "redis://127.0.0.1:6379/0",
-    why="Redis; compose builds it from REDIS_PASSWORD, a second GPU host names the main host's",
-    compose="env",
+REDIS_URL = url_with_password(
+    envstr(
+        "REDIS_URL",
+        "redis://127.0.0.1:6379/0",
+        why="Redis, without its password; a second GPU host names the main host's",
+        compose="env",
+    ),
+    envstr(
+        "REDIS_PASSWORD",
+        why="put into REDIS_URL URL-quoted (any character works); in compose REDIS_PASSWORD_FILE, "
+        "from the redis_password secret file",
+        compose="fixed",
+    ),
 )
 CELERY_BROKER_URL = envstr(
     "CELERY_BROKER_URL", REDIS_URL, why="Celery's broker, where another Redis should carry the jobs", shown="REDIS_URL"
@@ -229,12 +248,27 @@ JOB_TIME_LIMIT_DEFAULT = envint(
     "JOB_TIME_LIMIT_DEFAULT", 600, why="a job's time limit when it asks for none, in seconds"
 )
 JOB_TIME_LIMIT_MAX = envint("JOB_TIME_LIMIT_MAX", 24 * 3600, why="the longest time limit a job may ask for, in seconds")
+JOB_GPUS_MAX = envint("JOB_GPUS_MAX", 16, why="GPUs one job may ask for (`gpus: N`, all on one host)")
 JOB_MAX_ATTEMPTS = envint(
     "JOB_MAX_ATTEMPTS", 3, why="attempts before a job that kills its worker is failed as poisoned (as Ray and Dask)"
+)
+GPU_CUDA_FAILURES_UNHEALTHY = envint(
+    "GPU_CUDA_FAILURES_UNHEALTHY",
+    3,
+    why="jobs in a row failing on one GPU with a context-poisoning CUDA error before it is marked unhealthy",
 )
 # Redis redelivers an unacknowledged message after this; it must outlast the longest job (docs/ARCHITECTURE.md).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": JOB_TIME_LIMIT_MAX + 3600}
 BATCH_MAX_JOBS = envint("BATCH_MAX_JOBS", 10000, why="jobs in one batch or array submission")
+SUBMIT_RATE = envstr(
+    "SUBMIT_RATE",
+    "20000/min",
+    why="jobs one user may submit, N/s|min|hour|day, counted in jobs (a batch of 500 counts 500)",
+)
+LOGIN_RATE = envstr("LOGIN_RATE", "10/min", why="sign-in attempts per client address and per user name")
+METRICS_TOKEN = envstr(
+    "METRICS_TOKEN", "", why="the bearer token Prometheus sends to /metrics; unset: only signed-in staff read it"
+)
 USER_MAX_WAITING_JOBS = envint("USER_MAX_WAITING_JOBS", 20000, why="unfinished jobs one user may have")
 USER_PRIORITY_MAX = envint("USER_PRIORITY_MAX", 10, why="the highest priority a user may give (staff may go above)")
 STAFF_PRIORITY_MAX = envint("STAFF_PRIORITY_MAX", 100, why="the highest priority staff may give")
@@ -264,6 +298,13 @@ GPU_FEED_SECONDS = envfloat(
 )
 GPU_MAX_HELD = envint("GPU_MAX_HELD", 32, why="the most jobs a GPU holds while feeding it short ones")
 GPU_CONCURRENCY = envint("GPU_CONCURRENCY", 1, why="jobs a GPU worker runs at the same time")
+# scheduler/fleet/reservation.py
+GPU_RESERVATIONS = envbool(
+    "GPU_RESERVATIONS",
+    True,
+    why="the first waiting job that cannot start reserves the GPUs that free soonest; later jobs use them only "
+    "when they end before it starts (backfill). false: whatever fits goes first",
+)
 TELEMETRY_INTERVAL = envfloat("TELEMETRY_INTERVAL", 1.0, why="seconds between a worker's telemetry snapshots")
 TELEMETRY_TTL = envfloat(
     "TELEMETRY_TTL", 5.0, why="seconds a snapshot stays in Redis: a worker that stops publishing drops out"
@@ -303,14 +344,27 @@ DOCKER_HOST = envstr(
     "unix:///var/run/docker.sock",
     why="the engine container jobs run on; in compose the workers reach it only through docker-proxy",
 )
-CONTAINER_USER = envstr("CONTAINER_USER", "65534:65534", why="the user every job container runs as, never root")
+CONTAINER_USER = envstr(
+    "CONTAINER_USER",
+    "65534:65534",
+    why="the user every job container runs as; root only for images allowlisted with allow_root",
+)
 CONTAINER_MEMORY = envstr("CONTAINER_MEMORY", "16g", why="memory limit of every job container")
 CONTAINER_PIDS_LIMIT = envint("CONTAINER_PIDS_LIMIT", 1024, why="process limit of every job container")
 CONTAINER_LOG_MAX_LINES = envint("CONTAINER_LOG_MAX_LINES", 5000, why="lines of a container's output kept as its log")
+CONTAINER_CPUS = envfloat("CONTAINER_CPUS", 8.0, why="CPU cores a job container may use")
+CONTAINER_TMPFS_SIZE = envstr(
+    "CONTAINER_TMPFS_SIZE", "1g", why="the /tmp of a job container (its root filesystem is read-only)"
+)
+CONTAINER_LOG_SIZE = envstr("CONTAINER_LOG_SIZE", "10m", why="the engine's own log of a job container, at most")
+CONTAINER_NETWORK = envstr(
+    "CONTAINER_NETWORK", "gpuq-jobs", why="the network allowlisted networked images join (never the default bridge)"
+)
 CONTAINER_GPU_REQUEST = envstr(
     "CONTAINER_GPU_REQUEST",
     "auto",
-    why="how a job container gets its GPU: auto (ask the engine), nvidia (the toolkit's request) or cdi (see workers/container_gpu.py)",
+    why="how a job container gets its GPU: auto (ask the engine), nvidia (the toolkit's request) "
+    "or cdi (see workers/container_gpu.py)",
 )
 
 section("Django")
@@ -334,24 +388,46 @@ CACHES = {
 
 section("Compose and nginx")
 # Read by docker compose and nginx, not by Django: declared here with the rest, so .env.example lists them.
-declare(
-    "REDIS_PASSWORD", "", "Redis's password (redis-server --requirepass); REDIS_URL is built from it", compose="compose"
-)
-declare(
-    "POSTGRES_PASSWORD", "", "PostgreSQL's password for user gpuq; DATABASE_URL is built from it", compose="compose"
-)
+# The secrets are files in SECRETS_DIR (secret_key, redis_password, postgres_password, flower_password),
+# mounted as compose secrets into the containers that need them: see docs/DEPLOYMENT.md.
+declare("SECRETS_DIR", "./secrets", "the folder of the secret files, relative to compose/", compose="compose")
 declare("FLOWER_USER", "", "Flower's login at /flower/ (no comma in it)", compose="compose", example="admin")
-declare("FLOWER_PASSWORD", "", "Flower's password (no comma in it)", compose="compose")
 declare("GPUQ_IMAGE", "gpuq:latest", "the image every app service runs (docker compose build)", compose="compose")
+declare(
+    "REDIS_IMAGE",
+    "redis:7-alpine",
+    "Redis's image (compose/images/redis builds one without a registry)",
+    compose="compose",
+)
+declare(
+    "POSTGRES_IMAGE", "postgres:16-alpine", "PostgreSQL's image (compose/images/postgres likewise)", compose="compose"
+)
+declare("NGINX_IMAGE", "nginx:1.27-alpine", "nginx's image (compose/images/nginx likewise)", compose="compose")
 declare("HTTP_PORT", "80", "the host port nginx publishes", compose="compose")
+declare(
+    "HTTPS_PORT", "443", "the host port of nginx's TLS server (published even with NGINX_TLS off)", compose="compose"
+)
+declare("NGINX_TLS", "off", "on: nginx serves TLS with TLS_CERT and TLS_KEY, plain HTTP redirects", compose="compose")
+declare("TLS_CERT", "", "the certificate (full chain) nginx serves with NGINX_TLS=on", compose="compose")
+declare("TLS_KEY", "", "its private key", compose="compose")
+declare(
+    "BEHIND_TLS_PROXY",
+    "false",
+    "true: an outer TLS proxy's X-Forwarded-Proto reaches Django (only if nothing else can reach HTTP_PORT)",
+    compose="compose",
+)
+declare("HEALTHCHECK_INTERVAL", "30s", "how often every container's healthcheck runs", compose="compose")
 declare("WEB_CONCURRENCY", "3", "gunicorn processes in the web container", compose="compose")
 declare("NGINX_MAX_BODY", "8m", "nginx's body limit; keep it equal to MAX_BODY_BYTES", compose="compose")
 declare("NGINX_SUBMIT_RATE", "10r/s", "job submissions per client address at nginx", compose="compose")
 declare("NGINX_SUBMIT_BURST", "20", "submissions above NGINX_SUBMIT_RATE nginx lets through at once", compose="compose")
 declare(
-    "DOCKER_PROXY_IMAGE",
-    "tecnativa/docker-socket-proxy:0.3.0",
-    "the socket proxy between the workers and the host's container engine",
+    "DOCKER_SOCKET", "/var/run/docker.sock", "the engine's socket, which only docker-proxy mounts", compose="compose"
+)
+declare(
+    "DOCKER_PROXY_ALLOW_ROOT",
+    "false",
+    "true: docker-proxy lets job containers run as uid 0 (still without privileges, mounts or devices)",
     compose="compose",
 )
 

@@ -45,15 +45,15 @@ class Unavailable(Exception):
 def start() -> Engine:
     """An engine with the test image loaded; Unavailable with the reason when none can be had."""
     given = os.environ.get("DOCKER_HOST")
-    if given and _answers(given):
+    if given and answers(given):
         engine = Engine(given, IMAGE)
     else:
         engine = _podman_service()
-    _load_test_image(engine)
+    load_test_image(engine)
     return engine
 
 
-def _answers(url: str) -> bool:
+def answers(url: str) -> bool:
     import docker
 
     try:
@@ -79,14 +79,15 @@ def _podman_service() -> Engine:
         env,
     )
     try:
-        support.wait_until(lambda: _answers(url), 30, "podman's API service to answer")
+        support.wait_until(lambda: answers(url), 30, "podman's API service to answer")
     except BaseException:
         service.stop()
         raise
     return Engine(url, IMAGE, service)
 
 
-def _load_test_image(engine: Engine) -> None:
+def load_test_image(engine: Engine) -> None:
+    """The static busybox image IMAGE, imported once into the engine."""
     client = engine.client()
     if any(IMAGE in image.tags for image in client.images.list()):
         return
@@ -149,4 +150,22 @@ def _rootfs_tar(busybox: Path, extra: dict[str, Path] | None = None) -> bytes:
 
 def job_containers(engine: Engine) -> list:
     """Every container a worker made for a job, running or not."""
+    import docker.errors
+
+    for _ in range(5):
+        try:
+            return engine.client().containers.list(all=True, filters={"label": "gpuq.queue"})
+        except docker.errors.APIError:  # one was removed between the listing and its inspection: list again
+            continue
     return engine.client().containers.list(all=True, filters={"label": "gpuq.queue"})
+
+
+def log_size_cap(engine: Engine, container) -> str:
+    """The cap the engine keeps on its own log of `container`: Docker says max-size in HostConfig;
+    Podman's compatible API does not echo it, its own API does (as Size, e.g. 10MB)."""
+    config = container.attrs["HostConfig"].get("LogConfig") or {}
+    if (config.get("Config") or {}).get("max-size"):
+        return config["Config"]["max-size"]
+    api = engine.client().api
+    native = api._result(api._get(f"{api.base_url}/v4.0.0/libpod/containers/{container.id}/json"), True)
+    return native["HostConfig"]["LogConfig"].get("Size", "")

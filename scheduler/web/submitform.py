@@ -7,11 +7,13 @@ shows them beside their fields with what was typed still in place.
 
 from __future__ import annotations
 
+from typing import Any
+
 from gpu_tasks.registry import KINDS
 from scheduler.jobs import submission
 from scheduler.jobs.submission import SubmissionError, collect
 
-SCHEDULING = {"priority": 0, "time_limit": None}  # whole-number fields and their defaults
+SCHEDULING = {"priority": 0, "time_limit": None, "gpus": 1}  # whole-number fields and their defaults
 
 
 def submit(user, form, kind: str) -> tuple[str, int]:
@@ -23,6 +25,7 @@ def submit(user, form, kind: str) -> tuple[str, int]:
     after = [_whole(x, "after", 0, problems) for x in form.get("after", "").split(",") if x.strip()]
     params = params_from_form(kind, form)
     grid = collect(problems, _grid, kind, form.get("array", "")) or {}
+    specs: list[dict[str, Any]]
     if grid:
         specs = [{"kind": kind, "params": {**params, **point}, **common} for point in _points(grid, problems)]
     else:
