@@ -52,6 +52,8 @@ def stack(docker_engine, tmp_path_factory):
         "DOCKER_SOCKET": str(docker_engine.socket),
         "HTTP_PORT": f"127.0.0.1:{port}",
         "HEALTHCHECK_INTERVAL": "5s",
+        # On a loaded 2-core machine a check that imports Django takes more than the default 15s.
+        "HEALTHCHECK_TIMEOUT": "60s",
         "HTTPS_PORT": f"127.0.0.1:{support.free_port()}",
         "WEB_CONCURRENCY": "2",
         # A plain-HTTP trial, as DEPLOYMENT.md describes it.
@@ -305,7 +307,9 @@ def test_an_upgrade_rebuilt_and_brought_up_while_jobs_run_loses_no_job(stack, ad
 def test_a_second_host_joins_with_the_worker_only_file_and_takes_jobs(stack, admin, tmp_path_factory):
     redis_port, pg_port = _published(stack, "redis", "6379"), _published(stack, "postgres", "5432")
     env = {
-        **{k: stack.settings[k] for k in ("GPUQ_IMAGE", "DOCKER_SOCKET", "HEALTHCHECK_INTERVAL")},
+        **{
+            k: stack.settings[k] for k in ("GPUQ_IMAGE", "DOCKER_SOCKET", "HEALTHCHECK_INTERVAL", "HEALTHCHECK_TIMEOUT")
+        },
         "REDIS_URL": f"redis://{redis_port}/0",
         "DATABASE_URL": f"postgres://gpuq@{pg_port}/gpuq",
     }
