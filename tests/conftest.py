@@ -20,6 +20,7 @@ from tests import support
 from workers import launch
 
 # Keys that belong to live workers' telemetry and Celery's queues survive between tests.
+METRICS_TOKEN = "test-metrics-token"  # what the live systems' Prometheus would send
 KEPT_PREFIXES = (b"gpuq:gpu:", b"gpuq:gpus", b"gpuq:hist:", b"_kombu", b"gpu.", b"cpu.", b"unacked")
 
 
@@ -99,7 +100,7 @@ def live_cast(transactional_db) -> Cast:
 
 def _env(db_url: str, redis_url: str, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
-    env.update(
+    defaults = dict(
         DJANGO_SETTINGS_MODULE="scheduler.settings",
         DATABASE_URL=db_url,
         REDIS_URL=redis_url,
@@ -108,10 +109,11 @@ def _env(db_url: str, redis_url: str, **extra: str) -> dict[str, str]:
         DEAD_GPU_REQUEUE_AFTER="6",
         RELEASER_INTERVAL="0.5",
         GPU_FEED_SECONDS="0",
+        METRICS_TOKEN=METRICS_TOKEN,
         PYTHONUNBUFFERED="1",
         LOG_LEVEL="INFO",
-        **extra,
     )
+    env.update({**defaults, **extra})  # a test's own settings win over the live systems' defaults
     env.pop("CELERY_BROKER_URL", None)
     return env
 
@@ -125,12 +127,18 @@ class LiveSystem(launch.LocalSystem):
         redis_url: str,
         hosts: tuple[str, ...] = ("hostA", "hostB"),
         gpus: tuple[str, ...] = (),
+        per_host: int = 1,
         **env: str,
     ):
-        """CPU workers named after `hosts`, or with `gpus` one real GPU worker per UUID on this host."""
+        """CPU workers named after `hosts` (`per_host` of each, standing in for its GPUs: `hostA-0`,
+        `hostA-1`, ...), or with `gpus` one real GPU worker per UUID on this host."""
         self.db_url, self.redis_url = db_url, redis_url
         workers = (
-            {h: ["--cpu", "--host", h] for h in hosts}
+            {
+                (h if per_host == 1 else f"{h}-{k}"): ["--cpu", "--host", h, "--cpu-slot", str(k)]
+                for h in hosts
+                for k in range(per_host)
+            }
             if not gpus
             else {u: ["--gpu", u, "--host", "gpuhost"] for u in gpus}
         )

@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from tests import support
+from workers import launch
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "nginx" / "templates" / "default.conf.template"
@@ -109,37 +110,9 @@ def stack(tmp_path_factory, redis_url):
         subprocess.run([support.python(), "manage.py", *step], cwd=ROOT, env=env, check=True, capture_output=True)
     web_port, flower_port, nginx_port = support.free_port(), support.free_port(), support.free_port()
     procs = [
+        support.Proc("nginx-test-web", support.gunicorn(web_port, 2, "--forwarded-allow-ips=*"), env),
         support.Proc(
-            "nginx-test-web",
-            [
-                support.python(),
-                "-m",
-                "gunicorn",
-                "scheduler.wsgi:application",
-                "--bind",
-                f"127.0.0.1:{web_port}",
-                "--workers",
-                "2",
-                "--timeout",
-                "60",
-                "--forwarded-allow-ips=*",
-            ],
-            env,
-        ),
-        support.Proc(
-            "nginx-test-flower",
-            [
-                support.python(),
-                "-m",
-                "celery",
-                "-A",
-                "scheduler.dispatch.celery_app",
-                "flower",
-                "--url_prefix=flower",
-                f"--port={flower_port}",
-                "--address=127.0.0.1",
-            ],
-            env,
+            "nginx-test-flower", launch.flower(flower_port, "--url_prefix=flower", "--address=127.0.0.1"), env
         ),
     ]
     conf = render(
@@ -188,6 +161,24 @@ def test_a_burst_of_submissions_gets_429_from_nginx(stack):
     assert statuses[0] in (401, 403)  # the app's answer: no credentials
     assert statuses.count(429) >= 10
     assert requests.get(f"{stack['base']}/api/schema/", timeout=10).status_code == 200  # GETs are not limited
+
+
+def test_submissions_through_the_form_and_arrays_and_sign_ins_are_limited_by_nginx(stack):
+    for path in ("/api/arrays/", "/submit/", "/login/"):
+        statuses = [requests.post(f"{stack['base']}{path}", data={}, timeout=10).status_code for _ in range(20)]
+        assert statuses.count(429) >= 5, (path, statuses)
+
+
+def test_metrics_need_a_token_through_nginx(stack):
+    assert requests.get(f"{stack['base']}/metrics", timeout=10).status_code == 401
+
+
+def test_flowers_own_metrics_need_its_password(stack):
+    url = f"{stack['base']}/flower/metrics"
+    assert requests.get(url, timeout=10).status_code == 401
+    assert requests.get(url, auth=("ops", "wrong"), timeout=10).status_code == 401
+    answer = requests.get(url, auth=("ops", "flower-pw"), timeout=10)
+    assert answer.status_code == 200 and "flower_" in answer.text
 
 
 def test_flower_needs_credentials(stack):

@@ -4,8 +4,9 @@ from django.conf import settings
 from rest_framework import serializers
 
 from gpu_tasks.container import check_image
-from scheduler.jobs import results
-from scheduler.jobs.models import ContainerImage, Job, JobArray, JobEvent
+from scheduler.api.bounds import CappedListField
+from scheduler.jobs import forecast, results
+from scheduler.jobs.models import MAX_ID, ContainerImage, Job, JobArray, JobEvent
 from scheduler.jobs.visibility import ahead_of
 
 
@@ -18,11 +19,14 @@ class SchedulingSerializer(serializers.Serializer):
     time_limit = serializers.IntegerField(
         required=False, allow_null=True, default=None, min_value=1, max_value=10**7, help_text="seconds"
     )
+    gpus = serializers.IntegerField(
+        required=False, default=1, min_value=1, max_value=1000, help_text="GPUs of one host it runs on at once"
+    )
 
 
 class JobSpecSerializer(SchedulingSerializer):
-    after = serializers.ListField(
-        child=serializers.IntegerField(min_value=1),
+    after = CappedListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
         required=False,
         default=list,
         max_length=1000,
@@ -31,12 +35,12 @@ class JobSpecSerializer(SchedulingSerializer):
 
 
 class BatchSerializer(serializers.Serializer):
-    jobs = serializers.ListField(child=JobSpecSerializer(), min_length=1, max_length=settings.BATCH_MAX_JOBS)
+    jobs = CappedListField(child=JobSpecSerializer(), min_length=1, max_length=settings.BATCH_MAX_JOBS)
 
 
 class ArraySpecSerializer(SchedulingSerializer):
     grid = serializers.DictField(
-        child=serializers.ListField(min_length=1, max_length=1000),
+        child=CappedListField(min_length=1, max_length=1000),
         help_text='lists of values, e.g. {"n": [1024, 2048]}; `params` are shared by every member',
     )
 
@@ -56,6 +60,7 @@ BRIEF_FIELDS = [
     "time_limit",
     "memory_estimate",
     "work_estimate",
+    "gpus",
     "created_at",
 ]
 
@@ -83,6 +88,7 @@ class JobSerializer(serializers.ModelSerializer):
             "array",
             "queue",
             "gpu_uuid",
+            "gang",
             "route_reason",
             "wait_reason",
             "attempts",
@@ -104,13 +110,19 @@ class JobSerializer(serializers.ModelSerializer):
 class JobDetailSerializer(JobSerializer):
     events = EventSerializer(many=True, read_only=True)
     ahead = serializers.SerializerMethodField(help_text="waiting jobs before this one (null unless waiting)")
+    forecast = serializers.SerializerMethodField(
+        help_text="a waiting job's position in release order, estimated start (epoch s), GPUs and a sentence"
+    )
 
     class Meta(JobSerializer.Meta):
-        fields = JobSerializer.Meta.fields + ["events", "ahead"]
+        fields = JobSerializer.Meta.fields + ["events", "ahead", "forecast"]
         read_only_fields = fields
 
     def get_ahead(self, job: Job) -> dict[str, int] | None:
         return ahead_of(job)
+
+    def get_forecast(self, job: Job) -> dict | None:
+        return forecast.of(job)
 
 
 class ArraySerializer(serializers.ModelSerializer):
@@ -151,8 +163,12 @@ class GpuSerializer(serializers.Serializer):
     alive = serializers.BooleanField()
     draining = serializers.BooleanField()
     drain_reason = serializers.CharField(allow_blank=True)
+    healthy = serializers.BooleanField(help_text="false: out of routing until staff resume it")
+    health_reason = serializers.CharField(allow_blank=True, help_text="NVML's fault, or the CUDA errors of its jobs")
     queued = serializers.IntegerField()
     running_job = serializers.IntegerField(allow_null=True)
+    held_by = serializers.IntegerField(allow_null=True, help_text="the multi-GPU job holding this GPU")
+    reserved_for = serializers.IntegerField(allow_null=True, help_text="the waiting job this GPU is reserved for")
     holder = serializers.DictField(
         required=False, allow_null=True, help_text="who runs what there: owner, kind, and id (yours, or staff's)"
     )
@@ -179,7 +195,7 @@ class ContainerImageSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ContainerImage
-        fields = ["id", "image", "allow_network", "description", "added_by", "created_at"]
+        fields = ["id", "image", "allow_network", "allow_root", "description", "added_by", "created_at"]
         read_only_fields = ["created_at"]
 
     def validate_image(self, image: str) -> str:

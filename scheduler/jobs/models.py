@@ -18,6 +18,7 @@ class Status(models.TextChoices):
 
 FINAL = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
 HELD = (Status.QUEUED, Status.RUNNING)  # what a GPU holds
+MAX_ID = 2**63 - 1  # BigAutoField: SQLite's INTEGER and PostgreSQL's bigint hold no more
 
 
 class Quota(models.Model):
@@ -37,6 +38,7 @@ class ContainerImage(models.Model):
 
     image = models.CharField(max_length=300, unique=True, help_text="as the engine names it, e.g. team/train:1.2")
     allow_network = models.BooleanField(default=False, help_text="give its containers a network (default: none)")
+    allow_root = models.BooleanField(default=False, help_text="let its containers run as root (default: never)")
     description = models.CharField(max_length=300, blank=True)
     added_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(default=timezone.now)
@@ -66,11 +68,15 @@ class Job(models.Model):
     time_limit = models.PositiveIntegerField(help_text="seconds")
     memory_estimate = models.BigIntegerField(default=0, help_text="bytes of GPU memory")
     work_estimate = models.FloatField(default=0.0, help_text="expected GPU seconds")
+    gpus = models.PositiveSmallIntegerField(default=1, help_text="GPUs of one host it runs on at once")
     after = models.ManyToManyField("self", symmetrical=False, blank=True, related_name="dependents")
     array = models.ForeignKey(JobArray, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs")
 
     queue = models.CharField(max_length=120, blank=True, help_text="the GPU queue it was released to")
     gpu_uuid = models.CharField(max_length=80, blank=True)
+    # A job on several GPUs: all of them, the leader (its `queue`) first, as [{"queue", "uuid"}, ...];
+    # empty for one GPU. They are held while the job is queued or running, and freed with its status.
+    gang = models.JSONField(default=list, blank=True)
     route_reason = models.CharField(max_length=300, blank=True)
     wait_reason = models.CharField(max_length=300, blank=True)
     attempts = models.PositiveIntegerField(default=0)

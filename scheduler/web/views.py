@@ -7,9 +7,9 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidde
 from django.shortcuts import get_object_or_404, redirect, render
 
 from gpu_tasks.registry import KINDS
-from scheduler.jobs import control, finding, labqueue, results, submission
+from scheduler.jobs import control, finding, forecast, labqueue, results, submission
 from scheduler.jobs.models import FINAL, ContainerImage, Status
-from scheduler.jobs.visibility import ahead_of, visible_arrays, visible_jobs
+from scheduler.jobs.visibility import ahead_of, fleet_seen_by, visible_arrays, visible_jobs
 from scheduler.web import resubmit, submitform
 
 
@@ -77,6 +77,7 @@ def job_page(request: HttpRequest, pk: int) -> HttpResponse:
         "job": job,
         "events": job.events.all(),
         "ahead": ahead_of(job),
+        "forecast": forecast.of(job),
         "result_url": results.url(job),
         "result": sorted(shown.items()),
         "kernel_seconds": (job.result or {}).get("gpu_time_s"),
@@ -112,5 +113,5 @@ def gpu_page(request: HttpRequest) -> HttpResponse:
             raise Http404(str(exc)) from None
         return redirect("gpus")
     counts = control.counts(visible_jobs(request.user))["counts"]
-    gpus = labqueue.with_holders(request.user, control.fleet_view())
+    gpus = labqueue.with_holders(request.user, fleet_seen_by(request.user, control.fleet_view()))
     return render(request, "web/gpus.html", {"gpus": gpus, "counts": counts})
