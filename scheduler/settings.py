@@ -417,6 +417,12 @@ declare(
     compose="compose",
 )
 declare("HEALTHCHECK_INTERVAL", "30s", "how often every container's healthcheck runs", compose="compose")
+declare(
+    "HEALTHCHECK_TIMEOUT",
+    "15s",
+    "how long a healthcheck may take (a Python check is slow on a loaded host)",
+    compose="compose",
+)
 declare("WEB_CONCURRENCY", "3", "gunicorn processes in the web container", compose="compose")
 declare("NGINX_MAX_BODY", "8m", "nginx's body limit; keep it equal to MAX_BODY_BYTES", compose="compose")
 declare("NGINX_SUBMIT_RATE", "10r/s", "job submissions per client address at nginx", compose="compose")

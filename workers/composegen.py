@@ -413,8 +413,8 @@ def _health(role: str, start: str = "60s") -> dict[str, Any]:
 def _check(test: list[str], start: str = "30s") -> dict[str, Any]:
     # HEALTHCHECK_INTERVAL: the engine runs the first check one interval after the start, so a
     # dependent service waits that long at least (the tests use 5s).
-    interval = "${HEALTHCHECK_INTERVAL:-30s}"
-    return {"test": test, "interval": interval, "timeout": "15s", "retries": 3, "start_period": start}
+    interval, timeout = "${HEALTHCHECK_INTERVAL:-30s}", "${HEALTHCHECK_TIMEOUT:-15s}"
+    return {"test": test, "interval": interval, "timeout": timeout, "retries": 3, "start_period": start}
 
 
 def _after(**conditions: str) -> dict[str, dict[str, str]]:
