@@ -32,6 +32,7 @@ class Stack(launch.LocalSystem):
             "PYTHONUNBUFFERED": "1",
             "SUBMIT_RATE": "100000/min",
             "USER_MAX_WAITING_JOBS": "1000000",
+            "COUNT_QUERIES": "true",  # statements and commits per job (scheduler/querycount.py)
         }
         redis.Redis.from_url(redis_url).flushdb()
         subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)

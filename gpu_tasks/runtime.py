@@ -102,8 +102,12 @@ def execute(kind_name: str, params: dict[str, Any], xp: ModuleType) -> dict[str,
 def produce(kind_name: str, params: dict[str, Any], xp: ModuleType) -> Output:
     """`execute`, keeping the kind's result array (None where it has none) for the worker to save."""
     kind = get_kind(kind_name)
+    began = time.time()
     output, seconds = _timed(xp, lambda: _run(kind.run, xp, params))
-    return Output({**output.summary, "gpu_time_s": seconds, "backend": backend(xp)}, output.array)
+    # Host clock around the kernels (after their sync): the benchmark's GPU idle gap between two jobs
+    # is one job's `gpu_ended_at` to the next one's `gpu_began_at` on the same GPU.
+    timing = {"gpu_time_s": seconds, "gpu_began_at": began, "gpu_ended_at": time.time()}
+    return Output({**output.summary, **timing, "backend": backend(xp)}, output.array)
 
 
 def _run(run: Callable[..., dict[str, Any] | Output], xp: ModuleType, params: dict[str, Any]) -> Output:

@@ -181,6 +181,7 @@ TELEMETRY_TTL = envfloat("TELEMETRY_TTL", 5.0)
 GPU_STALE_AFTER = envfloat("GPU_STALE_AFTER", 5.0)
 DEAD_GPU_REQUEUE_AFTER = envfloat("DEAD_GPU_REQUEUE_AFTER", 20.0)
 RELEASER_INTERVAL = envfloat("RELEASER_INTERVAL", 1.0)
+COUNT_QUERIES = envbool("COUNT_QUERIES", False)  # benchmarks: count statements and commits (querycount.py)
 RELEASER_MIN_GAP = envfloat("RELEASER_MIN_GAP", 0.02)  # seconds between rounds woken by finished jobs
 HOSTNAME = envstr("GPUQ_HOSTNAME", socket.gethostname())
 
