@@ -18,6 +18,7 @@ from cli.client import Client, CliError
 
 COMMANDS = ("list", "show", "logs", "result", "cancel", "kinds", "gpus", "drain", "resume", "array-cancel")
 FINAL = {"succeeded", "failed", "cancelled"}
+WAIT_S = 20  # each long poll of --wait, under the client's 30 s timeout
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -129,21 +130,16 @@ def fetch_result(client: Client, job_id: int, dest: Path) -> int:
 
 
 def wait(client: Client, jobs: list[dict], quiet: bool) -> list[dict]:
-    """Poll until every job is final, with a progress bar on a terminal."""
-    import time
-
-    pending = {j["id"]: j for j in jobs}
-    done: dict[int, dict] = {}
+    """Wait until every job is final, with a progress bar on a terminal: one long poll at a time
+    (the server answers the moment the job ends), in submission order."""
+    done: list[dict] = []
     with output.progress(len(jobs), quiet) as advance:
-        while pending:
-            for job_id in list(pending)[:200]:
-                job = client.call("GET", f"/api/jobs/{job_id}/")
-                if job["status"] in FINAL:
-                    done[job_id] = pending.pop(job_id) | job
-                    advance(job)
-            if pending:
-                time.sleep(0.3)
-    return [done[j["id"]] for j in jobs]
+        for job in jobs:
+            while job["status"] not in FINAL:
+                job = job | client.call("GET", f"/api/jobs/{job['id']}/wait/", params={"timeout": WAIT_S})
+            done.append(job)
+            advance(job)
+    return done
 
 
 def read_batch(path: Path) -> list[dict]:

@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 
 from celery.exceptions import SoftTimeLimitExceeded
+from django.utils import timezone
 
 from gpu_tasks import runtime
 from gpu_tasks.registry import get_kind
@@ -16,7 +17,7 @@ from scheduler.dispatch.connections import redis_client
 from scheduler.jobs import lifecycle
 from scheduler.jobs.models import Job, Status
 from scheduler.jobs.release import nudge
-from workers import containers, heartbeat, identity, pool, results
+from workers import containers, finishing, heartbeat, identity, pool, results
 from workers.persist import persist
 
 log = logging.getLogger(__name__)
@@ -34,13 +35,24 @@ class Outcome:
 @app.task(name=RUN_JOB)
 def run_job(job_id: int) -> None:
     r = redis_client()
-    claimed = persist(lifecycle.claim, job_id, identity.current().host, identity.current().queue, pool.describe())
+    claimed, more = finishing.claim(job_id, identity.current().host, identity.current().queue, pool.describe())
     if claimed is None:
         persist(_recover_redelivery, job_id)
         return
     job, token = claimed
-    with heartbeat.Heartbeat(r, job_id, token, identity.current().host):
-        outcome = in_container(job, token) if get_kind(job.kind).runs_in == "container" else execute(job)
+    in_engine = get_kind(job.kind).runs_in == "container"
+    beat = heartbeat.Heartbeat(r, job_id, token, identity.current().host).__enter__()
+    try:
+        outcome = in_container(job, token) if in_engine else execute(job)
+    except BaseException:
+        beat.__exit__(None, None, None)
+        raise
+    if more and outcome.status == Status.SUCCEEDED and not in_engine:
+        # More jobs wait for this worker: the next claim records this success in its own commit.
+        done = lifecycle.Done(job, token, outcome.result, _note(outcome), timezone.now())
+        finishing.hold(done, beat)
+        return
+    beat.__exit__(None, None, None)
     recorded = persist(
         lifecycle.finish,
         job,

@@ -10,6 +10,7 @@
     gpuq:metrics:<name>    hash bucket -> count, a Prometheus histogram counted by whoever ends a job
     gpuq:releaser:alive    string, set by the releaser loop each round (its expiry means no loop runs)
     gpuq:releaser:wake     list, pushed by a finished job to wake the releaser loop
+    gpuq:job:<id>          pub/sub channel: the job's status changed (scheduler/jobs/changes.py)
     gpuq:querycount        hash <process role>:statements|commits -> count (benchmarks only, COUNT_QUERIES)
 
 Celery's own keys (queues named after GPUs, `_kombu.*`, `unacked*`) and the cache's (`gpuq-cache:*`)
@@ -39,6 +40,10 @@ def gpu_history(uuid: str) -> str:
 
 def lease(job_id: int) -> str:
     return f"{PREFIX}lease:{job_id}"
+
+
+def job_changes(job_id: int) -> str:
+    return f"{PREFIX}job:{job_id}"
 
 
 def histogram(name: str) -> str:

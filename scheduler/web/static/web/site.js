@@ -12,10 +12,15 @@
   const job = document.getElementById("job");
   if (job && job.dataset.final !== "1") {
     const set = (id, text) => { document.getElementById(id).textContent = text; };
+    // A long poll: the server answers as soon as the status changes, or after 5 s with the job as it is
+    // then (new events and log lines show at least that often).
+    let seen = job.dataset.status || "";
     const poll = async () => {
-      const r = await fetch(job.dataset.url, { credentials: "same-origin" });
-      if (!r.ok) return setTimeout(poll, 2000);
+      const r = await fetch(`${job.dataset.url}wait/?timeout=5&status=${encodeURIComponent(seen)}`,
+        { credentials: "same-origin" }).catch(() => null);
+      if (!r || !r.ok) return setTimeout(poll, 2000);
       const j = await r.json();
+      seen = j.status;
       const status = document.getElementById("status");
       status.textContent = j.status; status.className = "status " + j.status;
       set("reason", j.status === "waiting" ? j.wait_reason : j.route_reason);
@@ -36,9 +41,9 @@
         job.dataset.final = "1";
         const cancel = document.getElementById("cancel");
         if (cancel) cancel.closest("form").remove();
-      } else setTimeout(poll, 1000);
+      } else poll();
     };
-    setTimeout(poll, 500);
+    poll();
   }
 
   // The GPU dashboard: live figures, a chart of the last minutes, and jobs by state, every 2 s.
