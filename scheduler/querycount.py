@@ -17,6 +17,7 @@ from collections import Counter
 from django.db.backends.signals import connection_created
 
 from scheduler.dispatch import keys
+from scheduler.dispatch.connections import redis_client
 
 FLUSH_EVERY_S = 0.1
 _counts: Counter[str] = Counter()
@@ -68,8 +69,6 @@ def _count_statement(execute, sql, params, many, context):
 
 
 def _flush_forever() -> None:
-    from scheduler.dispatch.connections import redis_client
-
     prefix = role()
     stop = threading.Event()
     while not stop.wait(FLUSH_EVERY_S):

@@ -193,6 +193,9 @@ CONTAINER_USER = envstr("CONTAINER_USER", "65534:65534")
 CONTAINER_MEMORY = envstr("CONTAINER_MEMORY", "16g")
 CONTAINER_PIDS_LIMIT = envint("CONTAINER_PIDS_LIMIT", 1024)
 CONTAINER_LOG_MAX_LINES = envint("CONTAINER_LOG_MAX_LINES", 5000)
+# How a job container is given its GPU: auto (ask the engine), nvidia (the NVIDIA Container Toolkit's
+# device request) or cdi (nvidia.com/gpu=<UUID> from the host's CDI spec); see workers/container_gpu.py.
+CONTAINER_GPU_REQUEST = envstr("CONTAINER_GPU_REQUEST", "auto")
 
 LOGGING = {
     "version": 1,

@@ -16,12 +16,13 @@ from typing import Any
 
 import docker
 import docker.errors
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from docker.types import DeviceRequest
 
 from gpu_tasks.container import command_words, environment
 from scheduler.jobs.models import ContainerImage, Job, JobEvent, Status
-from workers import identity
+from workers import container_gpu, identity
+from workers.outcome import Outcome
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.25
@@ -53,8 +54,12 @@ def engine() -> docker.DockerClient:
         raise ContainerFailed(message, "engine") from None
 
 
-def create_options(job: Job, entry: ContainerImage, worker: identity.WorkerIdentity) -> dict[str, Any]:
-    """What `containers.create` is given: the job's image and command, this worker's GPU, our limits."""
+def create_options(
+    job: Job, entry: ContainerImage, worker: identity.WorkerIdentity, gpu_mode: str = "nvidia"
+) -> dict[str, Any]:
+    """What `containers.create` is given: the job's image and command, this worker's GPU, our limits.
+
+    `gpu_mode` is how the engine takes a GPU request (`workers.container_gpu`)."""
     params = job.params
     env = environment(params.get("env", ""))
     options: dict[str, Any] = {
@@ -74,11 +79,24 @@ def create_options(job: Job, entry: ContainerImage, worker: identity.WorkerIdent
         options["network_mode"] = "none"
     if worker.kind == "gpu":
         env |= {"CUDA_VISIBLE_DEVICES": worker.uuid, "NVIDIA_VISIBLE_DEVICES": worker.uuid}
-        options["device_requests"] = [DeviceRequest(device_ids=[worker.uuid], capabilities=[["gpu"]])]
+        options["device_requests"] = container_gpu.device_requests(worker.uuid, gpu_mode)
     else:  # a CPU worker has no GPU to give
         env |= {"CUDA_VISIBLE_DEVICES": "", "NVIDIA_VISIBLE_DEVICES": "void"}
     options["environment"] = env
     return options
+
+
+def run_attempt(job: Job, still_ours: Callable[[], bool]) -> Outcome:
+    """The container runner: run the job's container, stopping it once `still_ours()` turns False."""
+    try:
+        return Outcome(Status.SUCCEEDED, result=run(job, still_ours))
+    except SoftTimeLimitExceeded:  # the container was killed and removed on the way out
+        return Outcome(Status.FAILED, error=str(ContainerTimedOut(job.time_limit)), error_kind="timeout")
+    except ContainerFailed as exc:
+        return Outcome(Status.FAILED, result=exc.result, error=str(exc), error_kind=exc.kind)
+    except Exception as exc:  # the engine's own failures are the job's, not the worker's
+        log.exception("container job %s failed", job.id)
+        return Outcome(Status.FAILED, error=f"{type(exc).__name__}: {exc}", error_kind="container")
 
 
 def run(job: Job, still_ours: Callable[[], bool]) -> dict[str, Any]:
@@ -90,7 +108,7 @@ def run(job: Job, still_ours: Callable[[], bool]) -> dict[str, Any]:
     client = engine()
     sweep(client, worker.queue)
     try:
-        container = client.containers.create(**create_options(job, entry, worker))
+        container = client.containers.create(**create_options(job, entry, worker, _gpu_mode(client, worker)))
     except docker.errors.ImageNotFound:
         raise ContainerFailed(
             f"image {entry.image!r} is not on the container engine of {worker.host}: "
@@ -118,6 +136,15 @@ def run(job: Job, still_ours: Callable[[], bool]) -> dict[str, Any]:
     if code != 0:
         raise ContainerFailed(f"the container exited with code {code}", "exit", result=summary)
     return summary
+
+
+def _gpu_mode(client: docker.DockerClient, worker: identity.WorkerIdentity) -> str:
+    if worker.kind != "gpu":
+        return "nvidia"  # unused: a CPU worker's container gets no GPU
+    try:
+        return container_gpu.mode_for(client, settings.CONTAINER_GPU_REQUEST)
+    except (container_gpu.UnsupportedEngine, ValueError) as exc:  # ValueError: a mistyped setting
+        raise ContainerFailed(f"the container cannot be given its GPU: {exc}", "engine") from None
 
 
 def _wait(container, job: Job, still_ours: Callable[[], bool], output: LogPump) -> int:

@@ -1,6 +1,8 @@
 from django.apps import AppConfig
 from django.conf import settings
 
+from scheduler import querycount
+
 
 class JobsConfig(AppConfig):
     name = "scheduler.jobs"
@@ -8,6 +10,4 @@ class JobsConfig(AppConfig):
 
     def ready(self) -> None:
         if settings.COUNT_QUERIES:
-            from scheduler import querycount
-
             querycount.install()

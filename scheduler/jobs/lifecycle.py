@@ -1,7 +1,23 @@
 """Every change of a job's status, each a conditional update so that a change happens once.
 
-A worker may receive a job twice (at-least-once delivery) and two processes may race on a row;
-`filter(id=..., status=...).update(...)` returning 0 rows means someone else already moved it.
+    from                        to                     who                                        function
+    (new)                       waiting                submission (scheduler/jobs/submission.py)  submitted
+    waiting                     queued                 the releaser, for a GPU with room          mark_queued
+    queued                      running                the worker that receives the job           claim
+    running                     succeeded | failed     that attempt, while it holds the lease     finish
+    queued | running            waiting                the reaper (GPU silent, attempt lost),     requeue
+                                                       a worker given a job whose attempt died
+    running                     failed                 the reaper (over its time limit), requeue  fail_running
+                                                       (attempts used up: poisoned)
+    waiting | queued | running  cancelled              a user or staff (scheduler/jobs/control.py) cancel
+    waiting                     failed                 finish, cancel, fail_running: a job it     fail_dependents
+                                                       waited for did not succeed
+
+Nothing else writes a job's status (tests/test_lifecycle.py checks); on PostgreSQL the hot ones (mark_queued,
+claim, a success's finish) are single statements kept in lifecycle_sql.py, which only this module
+calls, and `claim_next` is a worker's finish and its next claim in one statement. A worker may receive a job twice
+(at-least-once delivery) and two processes may race on a row; `filter(id=..., status=...).update(...)`
+returning 0 rows means someone else already moved it.
 """
 
 from __future__ import annotations
@@ -12,11 +28,11 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Case, CharField, Q, Value, When
+from django.db.models import Case, CharField, Value, When
 from django.utils import timezone
 
 from scheduler.dispatch.connections import redis_client
-from scheduler.jobs import changes, statements
+from scheduler.jobs import changes, lifecycle_sql
 from scheduler.jobs.fairshare import charge
 from scheduler.jobs.models import FINAL, HELD, Job, JobEvent, Status
 from scheduler.metrics import observe
@@ -28,13 +44,18 @@ def record(job_id: int, message: str, status: str = "") -> None:
         changes.announce([job_id])
 
 
+def submitted(job_ids: list[int]) -> None:
+    """Jobs just stored wait in the database (their rows are created waiting)."""
+    JobEvent.objects.bulk_create([JobEvent(job_id=i, status=Status.WAITING, message="submitted") for i in job_ids])
+
+
 def mark_queued(queue: str, gpu_uuid: str, reasons: dict[int, str]) -> list[int]:
     """Release waiting jobs to one GPU's queue, each with its routing reason, in one statement;
     the ids that moved (a job cancelled meanwhile stays cancelled)."""
     now = timezone.now()
     ids = list(reasons)
     if connection.vendor == "postgresql":
-        moved = statements.mark_queued(ids, queue, gpu_uuid, reasons, now)
+        moved = lifecycle_sql.mark_queued(ids, queue, gpu_uuid, reasons, now)
         changes.announce(moved)
         return moved
     changed = Job.objects.filter(id__in=ids, status=Status.WAITING).update(
@@ -62,7 +83,7 @@ def claim(job_id: int, host: str, worker_queue: str, where: str = "") -> tuple[J
     """Start an attempt of a queued job; returns the job and the attempt's lease, or None."""
     lease = uuid.uuid4().hex
     if connection.vendor == "postgresql":
-        job = statements.claim(job_id, lease, timezone.now(), worker_queue, where or worker_queue)
+        job = lifecycle_sql.claim(job_id, lease, timezone.now(), worker_queue, where or worker_queue)
         if job is None:
             return None
         changes.announce([job_id])
@@ -116,7 +137,7 @@ def claim_next(
             "result": done.result,
             "message": message,
         }
-    recorded, job, more = statements.finish_and_claim(
+    recorded, job, more = lifecycle_sql.finish_and_claim(
         previous, job_id, lease, timezone.now(), worker_queue, where or worker_queue
     )
     if recorded and done is not None:
@@ -149,7 +170,7 @@ def finish(
     if connection.vendor == "postgresql" and status == Status.SUCCEEDED:
         # The common case in one statement; a failure also fails its dependents, in one transaction below.
         fields = {"result": result, "error": error, "error_kind": error_kind}
-        changed = statements.finish(job.id, lease, now, status, fields, error or note or status)
+        changed = lifecycle_sql.finish(job.id, lease, now, status, fields, error or note or status)
         if changed:
             _charge(job, now, announce=True)
         return changed
@@ -205,6 +226,21 @@ def requeue(job_id: int, reason: str) -> bool:
     return bool(changed)
 
 
+def fail_running(job: Job, message: str, error_kind: str) -> bool:
+    """Fail a running job from outside its attempt (its process is gone)."""
+    changed = Job.objects.filter(id=job.id, status=Status.RUNNING, lease=job.lease).update(
+        status=Status.FAILED,
+        error=message,
+        error_kind=error_kind,
+        finished_at=timezone.now(),
+        lease="",
+    )
+    if changed:
+        record(job.id, message, Status.FAILED)
+        fail_dependents(job.id)
+    return bool(changed)
+
+
 def cancel(job: Job, by: str) -> bool:
     """Cancel a job that has not finished; the caller stops a running attempt."""
     changed = (
@@ -233,28 +269,3 @@ def fail_dependents(job_id: int) -> None:
         ):
             record(dep_id, message, Status.FAILED)
             fail_dependents(dep_id)
-
-
-def held_filter(queue: str) -> Q:
-    return Q(queue=queue, status__in=HELD)
-
-
-def record_many(job_ids: list[int], message: str, status: str = "") -> None:
-    JobEvent.objects.bulk_create([JobEvent(job_id=i, status=status, message=message) for i in job_ids])
-    if status:
-        changes.announce(job_ids)
-
-
-def fail_running(job: Job, message: str, error_kind: str) -> bool:
-    """Fail a running job from outside its attempt (its process is gone)."""
-    changed = Job.objects.filter(id=job.id, status=Status.RUNNING, lease=job.lease).update(
-        status=Status.FAILED,
-        error=message,
-        error_kind=error_kind,
-        finished_at=timezone.now(),
-        lease="",
-    )
-    if changed:
-        record(job.id, message, Status.FAILED)
-        fail_dependents(job.id)
-    return bool(changed)

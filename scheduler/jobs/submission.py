@@ -52,8 +52,8 @@ def prepare(user, spec: dict, largest: int | None, quota: Quota | None = None) -
         raise SubmissionError({"kind": str(exc)}) from None
     except ParamError as exc:
         raise SubmissionError({"params": exc.errors}) from None
-    if kind.runs_in == "container":
-        _check_allowlisted(params["image"])
+    if kind.runner.allowlisted:
+        _check_allowlisted(kind.runner.allowlisted, params[kind.runner.allowlisted])
     estimate = kind.estimate(**params)
     refusal = fits_fleet(estimate.memory_bytes, largest)
     if refusal:
@@ -68,11 +68,11 @@ def prepare(user, spec: dict, largest: int | None, quota: Quota | None = None) -
     )
 
 
-def _check_allowlisted(image: str) -> None:
+def _check_allowlisted(param: str, image: str) -> None:
     if not ContainerImage.objects.filter(image=image).exists():
         allowed = ", ".join(ContainerImage.objects.values_list("image", flat=True)[:20]) or "none yet"
         raise SubmissionError(
-            {"params": {"image": f"{image!r} is not on the allowlist kept by staff; allowed images: {allowed}"}}
+            {"params": {param: f"{image!r} is not on the allowlist kept by staff; allowed images: {allowed}"}}
         )
 
 
@@ -133,7 +133,7 @@ def _store(user, prepared: list[Prepared], array: JobArray | None) -> list[Job]:
     _check_waiting_quota(user, len(prepared))
     jobs = Job.objects.bulk_create([_row(user, p, array) for p in prepared])
     _store_dependencies(jobs, prepared)
-    lifecycle.record_many([j.id for j in jobs], "submitted", "waiting")
+    lifecycle.submitted([j.id for j in jobs])
     # Off the request path: the releaser loop, woken now, gives an idle GPU the job at once (where no
     # loop is alive, nudge releases here); the POST no longer waits for a release round (~13 ms).
     transaction.on_commit(nudge)

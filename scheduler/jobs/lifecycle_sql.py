@@ -1,4 +1,5 @@
-"""PostgreSQL: each hot transition as one statement, the job's row and its event row together.
+"""PostgreSQL: each hot transition of lifecycle.py as one statement, the job's row and its event row
+together (only lifecycle.py calls these; its table says who makes each change).
 
 A data-modifying CTE moves the row conditionally and inserts its timeline event from what moved, so
 the change and its event commit together in one round trip (no BEGIN, no COMMIT, no second
