@@ -11,6 +11,7 @@ import argparse
 import datetime
 import json
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -364,8 +365,36 @@ def _counts_lines(counts: dict | None, how: str) -> list[str]:
         "| --- | --- | --- | --- |",
     ]
     for role, c in counts["per_job"].items():
+        if not c["statements"] and role != "total":
+            continue  # a process that made no query (the benchmark's own shell)
         lines.append(f"| {role} | {c['statements']:.2f} | {c['transactions']:.2f} | {c['round_trips']:.2f} |")
     return lines
+
+
+def _interrupt(*_) -> None:
+    raise KeyboardInterrupt
+
+
+def _counted_one_by_one(stack: Stack, n: int) -> dict:
+    counted = costs.per_job(stack, n, lambda: [post_noop(stack) for _ in range(n)])
+    counted.pop("ids")
+    return counted
+
+
+def _scale(stack: Stack, sizes: str, database: str) -> list[dict] | None:
+    if not sizes or not database.startswith("PostgreSQL"):
+        return None  # seeded with PostgreSQL's generate_series
+    return control_plane.at_scale(stack, [int(n) for n in sizes.split(",")])
+
+
+def _brief(figures):
+    return {k: v for k, v in figures.items() if k != "samples"} if isinstance(figures, dict) else figures
+
+
+def _save(path: str | None, info: dict, results: dict) -> None:
+    if path:
+        with open(path, "w") as f:
+            json.dump({"info": info, "results": results}, f, indent=1)
 
 
 def main() -> int:
@@ -388,39 +417,39 @@ def main() -> int:
     n_dispatch, n_through, n_counted = (50, 400, 50) if args.quick else (300, 2000, 200)
     database_url, database = open_database(args.database)
     info = {"host": socket.gethostname(), "date": datetime.date.today().isoformat(), **versions(), "database": database}
+    # A timeout's SIGTERM ends the run like Ctrl-C: the stack stops and the figures so far are written.
+    signal.signal(signal.SIGTERM, _interrupt)
     stack = Stack(args.redis, database_url)
     plain = Plain(args.redis, stack.gpus, len(stack.workers))
     results: dict = {}
+    phases = [
+        ("counts", lambda: _counted_one_by_one(stack, n_counted)),
+        ("dispatch", lambda: dispatch(stack, plain, n_dispatch)),
+        ("throughput", lambda: {**throughput(stack, plain, n_through), "n": n_through}),
+        ("gpu", lambda: gpu_efficiency(stack) if stack.gpus else None),
+        ("cold", lambda: cold_start(stack)),
+        ("scale", lambda: _scale(stack, args.scale, database)),
+    ]
     try:
-        results["counts"] = costs.per_job(stack, n_counted, lambda: [post_noop(stack) for _ in range(n_counted)])
-        results["counts"].pop("ids")
-        print("counts", results["counts"], flush=True)
-        results["dispatch"] = dispatch(stack, plain, n_dispatch)
-        print("dispatch", {k: v for k, v in results["dispatch"].items() if k != "samples"}, flush=True)
-        results["throughput"] = {**throughput(stack, plain, n_through), "n": n_through}
-        print("throughput", results["throughput"], flush=True)
-        if stack.gpus:
-            results["gpu"] = gpu_efficiency(stack)
-            print("gpu", results["gpu"], flush=True)
-        else:
-            results["gpu_skipped"] = "no GPU on this host"
-        results["cold"] = cold_start(stack)
-        print("cold", results["cold"], flush=True)
-        if args.scale and database.startswith("PostgreSQL"):
-            results["scale"] = control_plane.at_scale(stack, [int(n) for n in args.scale.split(",")])
-        elif args.scale:
-            results["scale_skipped"] = "the control plane at scale is seeded with PostgreSQL's generate_series"
+        for name, phase in phases:
+            figures = phase()
+            if figures is not None:
+                results[name] = figures
+                print(name, _brief(figures), flush=True)
+            _save(args.json, info, results)
+    except KeyboardInterrupt:
+        results["stopped"] = "interrupted (a timeout?) before every phase ran"
     finally:
         plain.stop()
         stack.stop()
+    if not stack.gpus:
+        results["gpu_skipped"] = "no GPU on this host"
+    _save(args.json, info, results)
     table = markdown(info, results)
     print(table)
     if args.out:
         with open(args.out, "a") as f:
             f.write("\n" + table)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"info": info, "results": results}, f, indent=1)
     return 0
 
 

@@ -38,6 +38,7 @@ PASSTHROUGH = [
     "JOB_TIME_LIMIT_MAX",
     "JOB_MAX_ATTEMPTS",
     "BATCH_MAX_JOBS",
+    "LIST_COUNT_CAP",
     "USER_MAX_WAITING_JOBS",
     "USER_PRIORITY_MAX",
     "STAFF_PRIORITY_MAX",
@@ -59,6 +60,7 @@ PASSTHROUGH = [
     "CONTAINER_PIDS_LIMIT",
     "CONTAINER_LOG_MAX_LINES",
     "LOG_LEVEL",
+    "COUNT_QUERIES",
 ]
 HARDENED = {"security_opt": ["no-new-privileges:true"], "cap_drop": ["ALL"]}
 LOGGING = {"driver": "json-file", "options": {"max-size": "10m", "max-file": "5"}}

@@ -200,7 +200,7 @@ def _charge(job: Job, finished_at, announce: bool = False) -> None:
     with r.pipeline(transaction=False) as pipe:
         if announce:
             changes.announce([job.id], pipe)
-        charge(r, pipe, job.owner_id, gpu_seconds)
+        charge(pipe, job.owner_id, gpu_seconds)
         observe(pipe, "duration", gpu_seconds)
         observe(pipe, "wait", (job.started_at - job.created_at).total_seconds())
         pipe.execute()
