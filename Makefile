@@ -32,12 +32,12 @@ test-gpu:
 	python3 -m pytest -m gpu -q
 
 lint: $(INSTALLED)
-	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy
 
 ## The offline bundle for a GPU host (git-ignored), see ../shared/gpu-host/README.md.
 ## Browsers and fuzzers stay behind: the GPU host runs `pytest -m gpu` and the benchmarks.
 bundle:
-	grep -vE '^(playwright|schemathesis|ruff)' requirements.txt > /tmp/gpuq-gpu-host-requirements.txt
+	grep -vE '^(playwright|schemathesis|ruff|mypy|types-)' requirements.txt > /tmp/gpuq-gpu-host-requirements.txt
 	../shared/gpu-host/bundle.sh /tmp/gpuq-gpu-host-requirements.txt .device
 	# bundle.sh leaves out every pytest-* line (the host has pytest); we need pytest-django there.
 	python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 -d .device/whl pytest-django

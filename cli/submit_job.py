@@ -2,23 +2,24 @@
 
 submit-job matmul --param n=4096 --wait
 submit-job --batch jobs.jsonl --wait          (one {"kind": ..., "params": {...}} a line)
-submit-job list | show ID | logs ID | cancel ID | kinds | gpus | drain UUID | resume UUID
+submit-job list | show ID | logs ID | cancel ID | wait ID... | queue | kinds | gpus | drain UUID | resume UUID
 submit-job result ID -o out.npy               (the job's result array, for numpy.load)
+submit-job login --url https://gpuq.lab.example   (asks for the token shown on the server's /token/ page)
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
+import os
 import sys
+from collections.abc import Callable, Set
+from dataclasses import dataclass
 from pathlib import Path
 
-from cli import output
-from cli.client import Client, CliError
-
-COMMANDS = ("list", "show", "logs", "result", "cancel", "kinds", "gpus", "drain", "resume", "array-cancel")
-FINAL = {"succeeded", "failed", "cancelled"}
-WAIT_S = 20  # each long poll of --wait, under the client's 30 s timeout
+from cli import follow, output
+from cli.client import CONFIG_PATH, Client, CliError, save_config, saved_config
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -26,7 +27,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
         prog="submit-job", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("what", nargs="?", help="a job kind to submit, or one of: " + ", ".join(COMMANDS))
-    p.add_argument("target", nargs="?", help="a job id (show, logs, result, cancel) or a GPU UUID (drain, resume)")
+    p.add_argument(
+        "targets",
+        nargs="*",
+        metavar="ID",
+        help="job ids (show, logs, result, cancel, wait) or a GPU UUID (drain, resume)",
+    )
     p.add_argument("--param", "-p", action="append", default=[], metavar="NAME=VALUE")
     p.add_argument(
         "--array",
@@ -65,14 +71,44 @@ def main(argv: list[str] | None = None) -> int:
 def run(args: argparse.Namespace) -> int:
     if not args.batch and not args.what:
         raise CliError("say what to submit (a kind, or --batch FILE) or a command: " + ", ".join(COMMANDS))
+    check_arguments(args)
+    if args.what == "login":
+        return login(args)
     client = Client.configured(args.url, args.token)
     if args.what in COMMANDS:
         return command(client, args)
     jobs = submit(client, args)
     if args.wait:
-        jobs = wait(client, jobs, args.json)
+        jobs = follow.wait(client, jobs, args.json, submitted=True)
     output.jobs_table(jobs, args.json)
     return 0 if not args.wait or all(j["status"] == "succeeded" for j in jobs) else 1
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """Arguments a command does not take are an error, not silently dropped."""
+    chosen = COMMANDS.get(args.what, NO_TARGETS)  # a kind to submit takes none either
+    least, most = (1 if chosen.needs else 0), (None if chosen.many else 1 if chosen.needs else 0)
+    given = len(args.targets)
+    name = f"submit-job {args.what}" if args.what else "submit-job --batch"
+    if given < least:
+        raise CliError(f"`{name}` needs {chosen.needs}")
+    if most is not None and given > most:
+        stray = " ".join(args.targets[most:])
+        hint = " (parameters are --param NAME=VALUE)" if args.what not in COMMANDS else ""
+        raise CliError(f"`{name}` takes {most or 'no'} argument{'s' if most != 1 else ''}; unexpected: {stray}{hint}")
+
+
+def login(args: argparse.Namespace) -> int:
+    """Check a URL and token against the server, then keep them for later commands."""
+    url = args.url or os.environ.get("GPUQ_URL") or saved_config().get("url")
+    if not url:
+        raise CliError("`submit-job login` needs --url (the server's address)")
+    token = args.token or os.environ.get("GPUQ_TOKEN") or getpass.getpass(f"token (from {url}/token/): ").strip()
+    client = Client(url.rstrip("/"), token, token_source="the token given to login")
+    client.call("GET", "/api/kinds/")  # a refused token or a wrong URL is said here, before anything is saved
+    save_config(client.url, token)
+    output.note(f"logged in to {client.url}; saved in {CONFIG_PATH}")
+    return 0
 
 
 def submit(client: Client, args: argparse.Namespace) -> list[dict]:
@@ -89,36 +125,92 @@ def submit(client: Client, args: argparse.Namespace) -> list[dict]:
     if args.array:
         grid = {k: [x if k in text else parse_value(x) for x in v.split(",")] for k, v in map(pair_of, args.array)}
         array = client.call("POST", "/api/arrays/", {**spec, "grid": grid})
+        output.note(
+            f"array {array['id']}: {len(array['jobs'])} jobs (cancel them all: submit-job array-cancel {array['id']})"
+        )
         return [client.call("GET", f"/api/jobs/{i}/") for i in array["jobs"]]
     return [client.call("POST", "/api/jobs/", spec)]
 
 
 def command(client: Client, args: argparse.Namespace) -> int:
-    what, target = args.what, args.target
-    if what in ("show", "logs", "result", "cancel", "drain", "resume", "array-cancel") and not target:
-        raise CliError(f"`submit-job {what}` needs {'a GPU UUID' if what in ('drain', 'resume') else 'an id'}")
-    if what == "list":
-        query = {k: v for k, v in (("status", args.status), ("kind", args.kind)) if v}
-        output.jobs_table(client.call("GET", "/api/jobs/", params={**query, "limit": args.limit})["results"], args.json)
-    elif what == "show":
-        output.job_detail(client.call("GET", f"/api/jobs/{parse_id(target)}/"), args.json)
-    elif what == "logs":
-        output.events(client.call("GET", f"/api/jobs/{parse_id(target)}/"), args.json)
-    elif what == "result":
-        job_id = parse_id(target)
-        dest = args.output or Path(f"job-{job_id}.npy")
-        output.downloaded(job_id, dest, fetch_result(client, job_id, dest), args.json)
-    elif what == "cancel":
-        output.jobs_table([client.call("POST", f"/api/jobs/{parse_id(target)}/cancel/")], args.json)
-    elif what == "array-cancel":
-        output.raw(client.call("POST", f"/api/arrays/{parse_id(target)}/cancel/"), args.json)
-    elif what == "kinds":
-        output.kinds(client.call("GET", "/api/kinds/"), args.json)
-    elif what == "gpus":
-        output.gpus(client.call("GET", "/api/gpus/"), args.json)
-    else:
-        output.gpus([client.call("POST", f"/api/gpus/{target}/{what}/", {})], args.json)
-    return 0
+    """Run one of COMMANDS (its arguments were checked by check_arguments); its exit status."""
+    return COMMANDS[args.what].run(client, args) or 0
+
+
+def _list(client: Client, args: argparse.Namespace) -> None:
+    query = {k: v for k, v in (("status", args.status), ("kind", args.kind)) if v}
+    page = client.call("GET", "/api/jobs/", params={**query, "limit": args.limit})
+    output.jobs_table(page["results"], args.json, total=page["count"])
+
+
+def _wait(client: Client, args: argparse.Namespace) -> int:
+    jobs = follow.wait(client, [{"id": parse_id(t)} for t in args.targets], args.json)
+    output.jobs_table(jobs, args.json)
+    return 0 if all(j["status"] == "succeeded" for j in jobs) else 1
+
+
+def _queue(client: Client, args: argparse.Namespace) -> None:
+    output.lab_queue(client.call("GET", "/api/queue/"), args.json)
+
+
+def _show(client: Client, args: argparse.Namespace) -> None:
+    output.job_detail(client.call("GET", f"/api/jobs/{parse_id(args.targets[0])}/"), args.json)
+
+
+def _logs(client: Client, args: argparse.Namespace) -> None:
+    output.events(client.call("GET", f"/api/jobs/{parse_id(args.targets[0])}/"), args.json)
+
+
+def _result(client: Client, args: argparse.Namespace) -> None:
+    job_id = parse_id(args.targets[0])
+    dest = args.output or Path(f"job-{job_id}.npy")
+    output.downloaded(job_id, dest, fetch_result(client, job_id, dest), args.json)
+
+
+def _cancel(client: Client, args: argparse.Namespace) -> None:
+    output.jobs_table([client.call("POST", f"/api/jobs/{parse_id(args.targets[0])}/cancel/")], args.json)
+
+
+def _array_cancel(client: Client, args: argparse.Namespace) -> None:
+    output.raw(client.call("POST", f"/api/arrays/{parse_id(args.targets[0])}/cancel/"), args.json)
+
+
+def _kinds(client: Client, args: argparse.Namespace) -> None:
+    output.kinds(client.call("GET", "/api/kinds/"), args.json)
+
+
+def _gpus(client: Client, args: argparse.Namespace) -> None:
+    output.gpus(client.call("GET", "/api/gpus/"), args.json)
+
+
+def _gpu_action(client: Client, args: argparse.Namespace) -> None:
+    """drain or resume: the command's name is the API's action."""
+    output.gpus([client.call("POST", f"/api/gpus/{args.targets[0]}/{args.what}/", {})], args.json)
+
+
+@dataclass(frozen=True)
+class Command:
+    run: Callable[[Client, argparse.Namespace], int | None]
+    needs: str = ""  # what its target is; "" when it takes none
+    many: bool = False  # takes several targets
+
+
+NO_TARGETS = Command(lambda client, args: None)
+COMMANDS: dict[str, Command] = {
+    "list": Command(_list),
+    "show": Command(_show, "an id"),
+    "logs": Command(_logs, "an id"),
+    "result": Command(_result, "an id"),
+    "cancel": Command(_cancel, "an id"),
+    "wait": Command(_wait, "an id", many=True),
+    "queue": Command(_queue),
+    "kinds": Command(_kinds),
+    "gpus": Command(_gpus),
+    "drain": Command(_gpu_action, "a GPU UUID"),
+    "resume": Command(_gpu_action, "a GPU UUID"),
+    "array-cancel": Command(_array_cancel, "an id"),
+    "login": NO_TARGETS,  # run before a client exists: see login()
+}
 
 
 def fetch_result(client: Client, job_id: int, dest: Path) -> int:
@@ -127,19 +219,6 @@ def fetch_result(client: Client, job_id: int, dest: Path) -> int:
     if job["status"] in ("failed", "cancelled"):
         raise CliError(f"job {job_id} {job['status']}: it has no result array", 1)
     return client.download(f"/api/jobs/{job_id}/result.npy", dest)
-
-
-def wait(client: Client, jobs: list[dict], quiet: bool) -> list[dict]:
-    """Wait until every job is final, with a progress bar on a terminal: one long poll at a time
-    (the server answers the moment the job ends), in submission order."""
-    done: list[dict] = []
-    with output.progress(len(jobs), quiet) as advance:
-        for job in jobs:
-            while job["status"] not in FINAL:
-                job = job | client.call("GET", f"/api/jobs/{job['id']}/wait/", params={"timeout": WAIT_S})
-            done.append(job)
-            advance(job)
-    return done
 
 
 def read_batch(path: Path) -> list[dict]:
@@ -176,7 +255,7 @@ def text_params(client: Client, kind: str) -> set[str]:
     return set()  # an unknown kind: the server's answer names the known ones
 
 
-def parse_pairs(pairs: list[str], text: set[str] = frozenset()) -> dict:
+def parse_pairs(pairs: list[str], text: Set[str] = frozenset()) -> dict:
     return {name: value if name in text else parse_value(value) for name, value in map(pair_of, pairs)}
 
 

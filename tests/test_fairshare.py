@@ -3,6 +3,7 @@
 import threading
 
 import pytest
+from django.conf import settings
 
 from scheduler.dispatch.connections import redis_client
 from scheduler.jobs import fairshare
@@ -19,9 +20,10 @@ def test_it_adds_charges_and_halves_them_each_half_life():
     charge(7, 100.0, t0)
     charge(7, 20.0, t0)
     assert fairshare.usage(redis_client(), [7], t0)[7] == pytest.approx(120.0)
-    assert fairshare.usage(redis_client(), [7], t0 + fairshare.HALF_LIFE_S)[7] == pytest.approx(60.0)
-    charge(7, 10.0, t0 + fairshare.HALF_LIFE_S)  # decays what was there, then adds
-    assert fairshare.usage(redis_client(), [7, 8], t0 + fairshare.HALF_LIFE_S) == pytest.approx({7: 70.0, 8: 0.0})
+    assert fairshare.usage(redis_client(), [7], t0 + settings.FAIRSHARE_HALF_LIFE)[7] == pytest.approx(60.0)
+    charge(7, 10.0, t0 + settings.FAIRSHARE_HALF_LIFE)  # decays what was there, then adds
+    later = t0 + settings.FAIRSHARE_HALF_LIFE
+    assert fairshare.usage(redis_client(), [7, 8], later) == pytest.approx({7: 70.0, 8: 0.0})
 
 
 def test_workers_charging_one_user_at_once_lose_no_update():

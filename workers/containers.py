@@ -88,11 +88,15 @@ def create_options(
 
 def run_attempt(job: Job, still_ours: Callable[[], bool]) -> Outcome:
     """The container runner: run the job's container, stopping it once `still_ours()` turns False."""
+    started = time.monotonic()
+    timed_out = Outcome(Status.FAILED, error=str(ContainerTimedOut(job.time_limit)), error_kind="timeout")
     try:
         return Outcome(Status.SUCCEEDED, result=run(job, still_ours))
     except SoftTimeLimitExceeded:  # the container was killed and removed on the way out
-        return Outcome(Status.FAILED, error=str(ContainerTimedOut(job.time_limit)), error_kind="timeout")
+        return timed_out
     except ContainerFailed as exc:
+        if exc.kind == "engine" and time.monotonic() - started >= job.time_limit:
+            return timed_out  # the soft limit interrupted a call to the engine, which reports it as its own error
         return Outcome(Status.FAILED, result=exc.result, error=str(exc), error_kind=exc.kind)
     except Exception as exc:  # the engine's own failures are the job's, not the worker's
         log.exception("container job %s failed", job.id)

@@ -1,4 +1,4 @@
-"""The REST API: short views; the work is in scheduler.jobs and workers."""
+"""The REST API: short views; the work is in scheduler.jobs."""
 
 from django.db.models import QuerySet
 from django.http import FileResponse
@@ -15,7 +15,7 @@ from rest_framework.throttling import UserRateThrottle
 from gpu_tasks.params import json_schema
 from gpu_tasks.registry import KINDS
 from scheduler.api import serializers as s
-from scheduler.jobs import changes, control, results, submission
+from scheduler.jobs import changes, control, finding, labqueue, results, submission
 from scheduler.jobs.models import ContainerImage, Job, JobArray
 from scheduler.jobs.visibility import visible_arrays, visible_jobs
 
@@ -31,11 +31,8 @@ class JobList(generics.ListAPIView):
 
     def get_queryset(self) -> QuerySet[Job]:
         jobs = visible_jobs(self.request.user).select_related("owner").prefetch_related("after")
-        for field in ("status", "kind"):
-            value = self.request.query_params.get(field)
-            if value:
-                jobs = jobs.filter(**{field: value})
-        return jobs.order_by("-created_at", "-id")
+        query = {k: self.request.query_params.get(k, "") for k in ("status", "kind", "q")}
+        return finding.filtered(jobs, **query).order_by("-created_at", "-id")
 
     @extend_schema(request=s.JobSpecSerializer, responses={201: s.JobSerializer})
     def post(self, request):
@@ -162,7 +159,7 @@ def kinds(request):
 @extend_schema(responses={200: s.GpuSerializer(many=True)})
 @api_view(["GET"])
 def gpus(request):
-    return Response(s.GpuSerializer(control.fleet_view(), many=True).data)
+    return Response(s.GpuSerializer(labqueue.with_holders(request.user, control.fleet_view()), many=True).data)
 
 
 @extend_schema(responses={200: s.HistoryPointSerializer(many=True)})

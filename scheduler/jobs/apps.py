@@ -1,7 +1,7 @@
 from django.apps import AppConfig
 from django.conf import settings
 
-from scheduler import querycount
+from scheduler import checks, querycount
 
 
 class JobsConfig(AppConfig):
@@ -9,5 +9,6 @@ class JobsConfig(AppConfig):
     label = "jobs"
 
     def ready(self) -> None:
+        checks.register()
         if settings.COUNT_QUERIES:
             querycount.install()

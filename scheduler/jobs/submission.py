@@ -17,7 +17,7 @@ from gpu_tasks.registry import get_kind
 from scheduler.dispatch.connections import redis_client
 from scheduler.fleet import store as fleet
 from scheduler.fleet.router import fits_fleet
-from scheduler.jobs import lifecycle
+from scheduler.jobs import dependencies, lifecycle
 from scheduler.jobs.models import FINAL, ContainerImage, Job, JobArray, Quota
 from scheduler.jobs.release import nudge
 
@@ -42,7 +42,29 @@ class Prepared:
 
 
 def prepare(user, spec: dict, largest: int | None, quota: Quota | None = None) -> Prepared:
-    """Validate one job's spec against its kind, the user's bounds and the fleet; raise SubmissionError."""
+    """Validate one job's spec against its kind, the user's bounds and the fleet; raise SubmissionError
+    naming every field that is wrong, not only the first."""
+    errors: dict = {}
+    kind_params = _collect(errors, _kind_and_params, user, spec, largest)
+    priority = _collect(errors, _priority, user, spec.get("priority", 0), quota)
+    time_limit = _collect(errors, _time_limit, spec.get("time_limit"))
+    after = _collect(errors, _dependencies, user, spec.get("after") or [])
+    if errors:
+        raise SubmissionError(errors)
+    kind, params, estimate = kind_params
+    return Prepared(kind.name, params, estimate, priority=priority, time_limit=time_limit, after=after)
+
+
+def _collect(errors: dict, check, *args):
+    """`check(*args)`, or None with its SubmissionError's fields added to `errors`."""
+    try:
+        return check(*args)
+    except SubmissionError as exc:
+        errors.update(exc.errors)
+        return None
+
+
+def _kind_and_params(user, spec: dict, largest: int | None) -> tuple:
     try:
         kind = get_kind(spec["kind"])
         if kind.staff_only and not user.is_staff:
@@ -58,14 +80,7 @@ def prepare(user, spec: dict, largest: int | None, quota: Quota | None = None) -
     refusal = fits_fleet(estimate.memory_bytes, largest)
     if refusal:
         raise SubmissionError({"params": refusal})
-    return Prepared(
-        kind.name,
-        params,
-        estimate,
-        priority=_priority(user, spec.get("priority", 0), quota),
-        time_limit=_time_limit(spec.get("time_limit")),
-        after=_dependencies(user, spec.get("after") or []),
-    )
+    return kind, params, estimate
 
 
 def _check_allowlisted(param: str, image: str) -> None:
@@ -115,7 +130,8 @@ def validate_all(user, specs: list[dict], as_batch: bool) -> list[Prepared]:
     """Every spec checked before anything is stored; errors listed per job for a batch."""
     largest = fleet.largest_gpu_memory(redis_client())
     quota = Quota.objects.filter(user=user).first()
-    errors, prepared = [], []
+    errors: list[Any] = []
+    prepared: list[Prepared] = []
     for spec in specs:
         try:
             prepared.append(prepare(user, spec, largest, quota))
@@ -150,7 +166,7 @@ def _row(user, p: Prepared, array: JobArray | None) -> Job:
         memory_estimate=p.estimate.memory_bytes,
         work_estimate=p.estimate.work,
         array=array,
-        wait_reason="waiting for a GPU with room",
+        wait_reason=dependencies.reason([(i, "") for i in p.after]) if p.after else dependencies.ROOM,
     )
 
 
