@@ -55,9 +55,9 @@ def mark_queued(queue: str, gpu_uuid: str, reasons: dict[int, str]) -> list[int]
     now = timezone.now()
     ids = list(reasons)
     if connection.vendor == "postgresql":
-        moved = lifecycle_sql.mark_queued(ids, queue, gpu_uuid, reasons, now)
-        changes.announce(moved)
-        return moved
+        released = lifecycle_sql.mark_queued(ids, queue, gpu_uuid, reasons, now)
+        changes.announce(released)
+        return released
     changed = Job.objects.filter(id__in=ids, status=Status.WAITING).update(
         status=Status.QUEUED,
         queue=queue,
@@ -83,7 +83,9 @@ def claim(job_id: int, host: str, worker_queue: str, where: str = "") -> tuple[J
     """Start an attempt of a queued job; returns the job and the attempt's lease, or None."""
     lease = uuid.uuid4().hex
     if connection.vendor == "postgresql":
-        job = lifecycle_sql.claim(job_id, lease, timezone.now(), worker_queue, where or worker_queue)
+        _, job, _ = lifecycle_sql.finish_and_claim(
+            None, job_id, lease, timezone.now(), worker_queue, where or worker_queue
+        )
         if job is None:
             return None
         changes.announce([job_id])

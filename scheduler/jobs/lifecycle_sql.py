@@ -19,19 +19,6 @@ from scheduler.jobs.models import Job, JobEvent, Status
 JOBS, EVENTS = Job._meta.db_table, JobEvent._meta.db_table
 
 
-def claim(job_id: int, lease: str, now: datetime, worker_queue: str, where: str) -> Job | None:
-    """queued -> running for this attempt, with its "attempt N started" event; the row, or None."""
-    rows = Job.objects.raw(
-        f"WITH moved AS (UPDATE {JOBS} SET status = %s, lease = %s, started_at = %s, error = '', "
-        f"error_kind = '', attempts = attempts + 1 WHERE id = %s AND status = %s AND queue = %s RETURNING *), "
-        f"event AS (INSERT INTO {EVENTS} (job_id, at, status, message) SELECT id, %s, %s, "
-        f"'attempt ' || attempts || ' started: ' || kind || ' on ' || %s FROM moved) SELECT * FROM moved",
-        [Status.RUNNING, lease, now, job_id, Status.QUEUED, worker_queue, now, Status.RUNNING, where],
-    )
-    claimed = list(rows)
-    return claimed[0] if claimed else None
-
-
 def finish(job_id: int, lease: str, now: datetime, status: str, fields: dict, message: str) -> bool:
     """running -> `status` for the attempt holding `lease`, with its event; whether it moved."""
     with connection.cursor() as cur:
