@@ -425,10 +425,14 @@ def main() -> int:
     database_url, database = open_database(args.database)
     info = {"host": socket.gethostname(), "date": datetime.date.today().isoformat(), **versions(), "database": database}
     # A timeout's SIGTERM ends the run like Ctrl-C: the stack stops and the figures so far are written.
-    signal.signal(signal.SIGTERM, _interrupt)
-    stack = Stack(args.redis, database_url)
-    plain = Plain(args.redis, stack.gpus, len(stack.workers))
     results: dict = {}
+    stack = Stack(args.redis, database_url)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        plain = Plain(args.redis, stack.gpus, len(stack.workers))
+    except BaseException:
+        stack.stop()
+        raise
     phases = [
         ("counts", lambda: _counted_one_by_one(stack, n_counted)),
         ("dispatch", lambda: dispatch(stack, plain, n_dispatch)),
