@@ -88,12 +88,20 @@ CONTAINER = JobKind(
             help='Environment as NAME=VALUE pairs, quoted as in a shell: A=1 B="two words"',
             check=_check_env,
         ),
-        Param("gpu_mib", int, 1024, 0, 1024 * 1024, help="GPU memory the container will use, in MiB (for routing)"),
+        Param(
+            "gpu_mib",
+            int,
+            1024,
+            0,
+            1024 * 1024,
+            help="GPU memory the container will use on each GPU, in MiB (for routing)",
+        ),
     ),
     estimate=estimate_container,
     description="Runs an allowlisted image on the GPU the job was routed to; its output is the job's log.",
     tags=("container",),
     runner=CONTAINERS,
+    multi_gpu=True,
 )
 
 KINDS = (CONTAINER,)

@@ -10,6 +10,7 @@
     gpuq:metrics:<name>    hash bucket -> count, a Prometheus histogram counted by whoever ends a job
     gpuq:releaser:alive    string, set by the releaser loop each round (its expiry means no loop runs)
     gpuq:releaser:wake     list, pushed by a finished job to wake the releaser loop
+    gpuq:forecast          string (JSON), waiting jobs' estimated starts and the reservation, set each round
     gpuq:job:<id>          pub/sub channel: the job's status changed (scheduler/jobs/changes.py)
     gpuq:querycount        hash <process role>:statements|commits -> count (benchmarks only, COUNT_QUERIES)
 
@@ -26,6 +27,7 @@ UNHEALTHY = f"{PREFIX}unhealthy"
 USAGE = f"{PREFIX}usage"
 RELEASER_ALIVE = f"{PREFIX}releaser:alive"
 RELEASER_WAKE = f"{PREFIX}releaser:wake"
+FORECAST = f"{PREFIX}forecast"
 QUERY_COUNTS = f"{PREFIX}querycount"
 CACHE_PREFIX = "gpuq-cache"
 
