@@ -204,6 +204,8 @@ def main_services(app: dict, env: dict) -> dict[str, Any]:
                 "0.0.0.0:8000",
                 "--workers",
                 "${WEB_CONCURRENCY:-3}",
+                "--threads",  # threads: a long poll (/api/jobs/<id>/wait/) holds one, not a whole worker
+                "${WEB_THREADS:-8}",
                 "--timeout",
                 "60",
                 "--forwarded-allow-ips=*",
