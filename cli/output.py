@@ -28,14 +28,27 @@ def error(message: str, as_json: bool) -> None:
         errors.print(f"[red]error:[/red] {message}", highlight=False)
 
 
+def warn(message: str, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"warning": message}), file=sys.stderr)
+    else:
+        errors.print(f"[yellow]warning:[/yellow] {message}", highlight=False)
+
+
+def note(message: str, quiet: bool) -> None:
+    if not quiet:
+        errors.print(message, highlight=False)
+
+
 def jobs_table(jobs: list[dict], as_json: bool) -> None:
     if as_json:
         return raw(jobs, True)
-    table = Table("id", "kind", "status", "GPU", "attempts", "GPU s", "result / error")
+    table = Table("id", "name", "kind", "status", "GPU", "attempts", "GPU s", "result / error")
     for j in jobs:
         table.add_row(
             str(j["id"]),
-            j["kind"],
+            _name(j),
+            j["kind"] + (f" ({j['runner']})" if j.get("runner") else ""),
             _status(j["status"]),
             j.get("queue") or "—",
             str(j.get("attempts", 0)),
@@ -43,6 +56,19 @@ def jobs_table(jobs: list[dict], as_json: bool) -> None:
             _brief(j),
         )
     console.print(table)
+
+
+def _name(job: dict) -> str:
+    tags = " ".join(f"#{t}" for t in job.get("tags") or [])
+    return " ".join(x for x in (job.get("name") or "", tags) if x)
+
+
+def outputs_saved(job_id: int, dest: Path, names: list[str], as_json: bool) -> None:
+    if as_json:
+        return raw({"id": job_id, "dir": str(dest), "files": names}, True)
+    console.print(f"job {job_id}: {len(names)} output file(s) in {dest}", highlight=False)
+    for name in names:
+        console.print(f"  {name}", highlight=False)
 
 
 def _status(status: str) -> str:

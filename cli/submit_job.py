@@ -4,6 +4,8 @@ submit-job matmul --param n=4096 --wait
 submit-job --batch jobs.jsonl --wait          (one {"kind": ..., "params": {...}} a line)
 submit-job list | show ID | logs ID | cancel ID | kinds | gpus | drain UUID | resume UUID
 submit-job result ID -o out.npy               (the job's result array, for numpy.load)
+submit-job run --working-dir . --wait -- python train.py   (your own command: submit-job run --help)
+submit-job logs ID [-f] [--tail N] | outputs ID [-o DIR]
 """
 
 from __future__ import annotations
@@ -13,10 +15,23 @@ import json
 import sys
 from pathlib import Path
 
-from cli import output
+from cli import logs, output, outputs
 from cli.client import Client, CliError
 
-COMMANDS = ("list", "show", "logs", "result", "cancel", "kinds", "gpus", "drain", "resume", "array-cancel")
+COMMANDS = (
+    "run",
+    "list",
+    "show",
+    "logs",
+    "outputs",
+    "result",
+    "cancel",
+    "kinds",
+    "gpus",
+    "drain",
+    "resume",
+    "array-cancel",
+)
 FINAL = {"succeeded", "failed", "cancelled"}
 
 
@@ -43,7 +58,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--status", help="list: only jobs in this status")
     p.add_argument("--kind", help="list: only jobs of this kind")
     p.add_argument("--limit", type=int, default=20, help="list: how many")
-    p.add_argument("--output", "-o", type=Path, help="result: the file to write (default job-ID.npy)")
+    p.add_argument("--output", "-o", type=Path, help="result: the file (default job-ID.npy); outputs: the folder")
+    p.add_argument("--follow", "-f", action="store_true", help="logs: keep printing until the job ends")
+    p.add_argument("--tail", type=int, default=0, metavar="N", help="logs: only the last N lines")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--url", help="server URL (default $GPUQ_URL)")
     p.add_argument("--token", help="API token (default $GPUQ_TOKEN)")
@@ -51,7 +68,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["run"]:  # its own parser: everything after `--` is the user's command
+        from cli import run as run_command
+
+        return run_command.main(argv[1:])
+    args = parse(argv)
     try:
         return run(args)
     except CliError as exc:
@@ -68,6 +90,9 @@ def run(args: argparse.Namespace) -> int:
     if args.what in COMMANDS:
         return command(client, args)
     jobs = submit(client, args)
+    for job in jobs:
+        for warning in job.get("warnings", []):
+            output.warn(warning, args.json)
     if args.wait:
         jobs = wait(client, jobs, args.json)
     output.jobs_table(jobs, args.json)
@@ -94,7 +119,7 @@ def submit(client: Client, args: argparse.Namespace) -> list[dict]:
 
 def command(client: Client, args: argparse.Namespace) -> int:
     what, target = args.what, args.target
-    if what in ("show", "logs", "result", "cancel", "drain", "resume", "array-cancel") and not target:
+    if what in ("show", "logs", "outputs", "result", "cancel", "drain", "resume", "array-cancel") and not target:
         raise CliError(f"`submit-job {what}` needs {'a GPU UUID' if what in ('drain', 'resume') else 'an id'}")
     if what == "list":
         query = {k: v for k, v in (("status", args.status), ("kind", args.kind)) if v}
@@ -102,7 +127,10 @@ def command(client: Client, args: argparse.Namespace) -> int:
     elif what == "show":
         output.job_detail(client.call("GET", f"/api/jobs/{parse_id(target)}/"), args.json)
     elif what == "logs":
-        output.events(client.call("GET", f"/api/jobs/{parse_id(target)}/"), args.json)
+        logs.show(client, parse_id(target), args.tail, args.follow, args.json)
+    elif what == "outputs":
+        job_id = parse_id(target)
+        output.outputs_saved(job_id, *outputs.fetch(client, job_id, args.output), args.json)
     elif what == "result":
         job_id = parse_id(target)
         dest = args.output or Path(f"job-{job_id}.npy")

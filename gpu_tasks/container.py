@@ -57,8 +57,8 @@ def _parses(parse, longest: int, problem: str = "{}"):
     return check
 
 
-_check_command = _parses(command_words, 4096, "cannot be split into words: {}")
-_check_env = _parses(environment, 16384)
+check_command = _parses(command_words, 4096, "cannot be split into words: {}")
+check_env = _parses(environment, 16384)
 
 
 def estimate_container(*, gpu_mib: int, **_: Any) -> Estimate:
@@ -79,14 +79,14 @@ CONTAINER = JobKind(
             str,
             "",
             help="Command and arguments, quoted as in a shell; empty: the image's own",
-            check=_check_command,
+            check=check_command,
         ),
         Param(
             "env",
             str,
             "",
             help='Environment as NAME=VALUE pairs, quoted as in a shell: A=1 B="two words"',
-            check=_check_env,
+            check=check_env,
         ),
         Param("gpu_mib", int, 1024, 0, 1024 * 1024, help="GPU memory the container will use, in MiB (for routing)"),
     ),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gpu_tasks import container, fft, linalg, montecarlo, simulation, stats, synthetic
+from gpu_tasks import command, container, fft, linalg, montecarlo, simulation, stats, synthetic
 from gpu_tasks.base import JobKind, UnknownKind
 
 FAMILIES = (
@@ -13,6 +13,7 @@ FAMILIES = (
     simulation,
     synthetic,
     container,
+    command,
 )
 
 

@@ -185,11 +185,33 @@ HOSTNAME = envstr("GPUQ_HOSTNAME", socket.gethostname())
 
 # Container jobs: the engine (in compose, a socket proxy: the raw socket is root on the host) and the
 # limits every job container gets. The user must not be root inside: a GPU container sees host devices.
+# "An engine is configured": DOCKER_HOST is set (compose sets it to the docker-proxy); see RUN_JOBS_IN.
+ENGINE_CONFIGURED = bool(envstr("DOCKER_HOST"))
 DOCKER_HOST = envstr("DOCKER_HOST", "unix:///var/run/docker.sock")
 CONTAINER_USER = envstr("CONTAINER_USER", "65534:65534")
 CONTAINER_MEMORY = envstr("CONTAINER_MEMORY", "16g")
 CONTAINER_PIDS_LIMIT = envint("CONTAINER_PIDS_LIMIT", 1024)
 CONTAINER_LOG_MAX_LINES = envint("CONTAINER_LOG_MAX_LINES", 5000)
+
+# `run` jobs: a user's own command in their uploaded working directory.
+# A multi-user deployment never runs user code outside a container (submission and worker both refuse).
+MULTI_USER = envbool("MULTI_USER", False)
+# auto: in a container when an engine is configured or MULTI_USER, else as a local process of the user who
+# started the system (task-spooler's model, for `make run`); or force "local" / "container".
+RUN_JOBS_IN = envstr("RUN_JOBS_IN", "auto")
+RUN_DEFAULT_IMAGE = envstr("RUN_DEFAULT_IMAGE", "")  # the lab's image for `run` jobs; allowlisted like any
+# In containers each user runs as uid CONTAINER_UID_BASE + their user id, so files on shared mounts are theirs.
+CONTAINER_UID_BASE = envint("CONTAINER_UID_BASE", 100000)
+# Uploaded working dirs and kept outputs live under RESULTS_DIR: the volume web and workers already share.
+BUNDLES_DIR = RESULTS_DIR / "bundles"
+OUTPUTS_DIR = RESULTS_DIR / "outputs"
+JOBS_DIR = Path(envstr("JOBS_DIR", str(VAR_DIR / "jobs")))  # a worker's scratch: unpacked dirs of running jobs
+BUNDLE_MAX_BYTES = envint("BUNDLE_MAX_BYTES", 100 * 1024 * 1024)  # one packed working dir (tar.gz)
+BUNDLE_MAX_UNPACKED_BYTES = envint("BUNDLE_MAX_UNPACKED_BYTES", 1024 * 1024 * 1024)
+OUTPUT_MAX_BYTES = envint("OUTPUT_MAX_BYTES", 1024 * 1024 * 1024)  # what one job may keep under $GPUQ_OUTPUTS
+USER_OUTPUT_MAX_BYTES = envint("USER_OUTPUT_MAX_BYTES", 10 * 1024 * 1024 * 1024)  # all of a user's kept outputs
+OUTPUT_KEEP_DAYS = envfloat("OUTPUT_KEEP_DAYS", 14.0)  # then the releaser's sweep deletes them
+JOB_LOG_MAX_LINES = envint("JOB_LOG_MAX_LINES", 100000)  # of a `run` job's output; the rest is counted
 
 LOGGING = {
     "version": 1,

@@ -13,13 +13,14 @@ from gpu_tasks.registry import get_kind
 from scheduler.jobs import lifecycle
 from scheduler.jobs.models import Job, Status
 from scheduler.jobs.release import RUN_JOB, nudge
-from workers import containers, identity, lease, pool, results
+from workers import command_runner, containers, identity, lease, pool, results
 from workers.celery_app import app
 from workers.connections import redis_client
 from workers.persist import persist
 
 log = logging.getLogger(__name__)
 GiB = 1024**3
+RUNNERS = {"container": containers.run, "command": command_runner.run}  # by JobKind.runs_in
 
 
 @dataclass
@@ -39,7 +40,8 @@ def run_job(job_id: int) -> None:
         return
     job, token = claimed
     with lease.Heartbeat(r, job_id, token, identity.current().host):
-        outcome = in_container(job, token) if get_kind(job.kind).runs_in == "container" else execute(job)
+        runs_in = get_kind(job.kind).runs_in
+        outcome = execute(job) if runs_in == "array" else in_container(job, token, RUNNERS[runs_in])
     recorded = persist(
         lifecycle.finish,
         job,
@@ -73,17 +75,17 @@ def execute(job: Job) -> Outcome:
         return _failure(job, xp, exc)
 
 
-def in_container(job: Job, token: str) -> Outcome:
-    """Run a container job; it stops when the job is cancelled or given to another attempt."""
+def in_container(job: Job, token: str, run=containers.run) -> Outcome:
+    """Run a container or command job; it stops when the job is cancelled or given to another attempt."""
     try:
-        result = containers.run(job, lambda: lifecycle.holds(job.id, token))
+        result = run(job, lambda: lifecycle.holds(job.id, token))
         return Outcome(Status.SUCCEEDED, result=result)
     except SoftTimeLimitExceeded:  # the container was killed and removed on the way out
         return Outcome(Status.FAILED, error=str(containers.ContainerTimedOut(job.time_limit)), error_kind="timeout")
     except containers.ContainerFailed as exc:
         return Outcome(Status.FAILED, result=exc.result, error=str(exc), error_kind=exc.kind)
     except Exception as exc:  # the engine's own failures are the job's, not the worker's
-        log.exception("container job %s failed", job.id)
+        log.exception("%s job %s failed", job.kind, job.id)
         return Outcome(Status.FAILED, error=f"{type(exc).__name__}: {exc}", error_kind="container")
 
 

@@ -14,7 +14,7 @@ from rest_framework.throttling import UserRateThrottle
 from gpu_tasks.params import json_schema
 from gpu_tasks.registry import KINDS
 from scheduler.api import serializers as s
-from scheduler.jobs import control, results, submission
+from scheduler.jobs import control, limits, results, submission
 from scheduler.jobs.models import ContainerImage, Job, JobArray, Status
 from scheduler.jobs.visibility import visible_arrays, visible_jobs
 
@@ -34,13 +34,16 @@ class JobList(generics.ListAPIView):
                 jobs = jobs.filter(**{field: value})
         return jobs.order_by("-created_at", "-id")
 
-    @extend_schema(request=s.JobSpecSerializer, responses={201: s.JobSerializer})
+    @extend_schema(request=s.JobSpecSerializer, responses={201: s.SubmittedJobSerializer})
     def post(self, request):
         self.throttle_classes = [SubmitThrottle]
         self.check_throttles(request)
         spec = _valid(s.JobSpecSerializer, request.data)
         job = submission.submit(request.user, [spec])[0]
-        return Response(s.JobSerializer(job).data, status=status.HTTP_201_CREATED)
+        warnings = limits.warnings(spec, job.time_limit)
+        return Response(
+            s.SubmittedJobSerializer(job, context={"warnings": warnings}).data, status=status.HTTP_201_CREATED
+        )
 
 
 class JobDetail(generics.RetrieveAPIView):

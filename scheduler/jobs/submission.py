@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass, field
-from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -14,21 +13,13 @@ from django.db import transaction
 from gpu_tasks.base import Estimate, ParamError, UnknownKind
 from gpu_tasks.params import validate
 from gpu_tasks.registry import get_kind
-from scheduler.jobs import lifecycle
+from scheduler.jobs import commands, lifecycle, limits
+from scheduler.jobs.errors import SubmissionError
 from scheduler.jobs.models import FINAL, ContainerImage, Job, JobArray, Quota
 from scheduler.jobs.release import release_soon
 from workers import fleet
 from workers.connections import redis_client
 from workers.router import fits_fleet
-
-
-class SubmissionError(Exception):
-    """What was wrong with a submission, field by field; `status` is the HTTP status to answer."""
-
-    def __init__(self, errors: Any, status: int = 400):
-        super().__init__(str(errors))
-        self.errors = errors
-        self.status = status
 
 
 @dataclass
@@ -39,6 +30,9 @@ class Prepared:
     priority: int = 0
     time_limit: int = 0
     after: list[int] = field(default_factory=list)
+    name: str = ""
+    tags: list[str] = field(default_factory=list)
+    runner: str = ""
 
 
 def prepare(user, spec: dict, largest: int | None, quota: Quota | None = None) -> Prepared:
@@ -52,8 +46,13 @@ def prepare(user, spec: dict, largest: int | None, quota: Quota | None = None) -
         raise SubmissionError({"kind": str(exc)}) from None
     except ParamError as exc:
         raise SubmissionError({"params": exc.errors}) from None
+    runner = ""
     if kind.runs_in == "container":
         _check_allowlisted(params["image"])
+    elif kind.runs_in == "command":
+        params, runner = commands.prepare(user, params)
+        if runner == "container":
+            _check_allowlisted(params["image"])
     estimate = kind.estimate(**params)
     refusal = fits_fleet(estimate.memory_bytes, largest)
     if refusal:
@@ -63,8 +62,11 @@ def prepare(user, spec: dict, largest: int | None, quota: Quota | None = None) -
         params,
         estimate,
         priority=_priority(user, spec.get("priority", 0), quota),
-        time_limit=_time_limit(spec.get("time_limit")),
+        time_limit=limits.time_limit(user, spec.get("time_limit")),
         after=_dependencies(user, spec.get("after") or []),
+        name=spec.get("name") or "",
+        tags=spec.get("tags") or [],
+        runner=runner,
     )
 
 
@@ -83,14 +85,6 @@ def _priority(user, priority: int, quota: Quota | None) -> int:
     if not -cap <= priority <= cap:
         raise SubmissionError({"priority": f"must be between {-cap} and {cap}, got {priority}"})
     return priority
-
-
-def _time_limit(value: int | None) -> int:
-    if value is None:
-        return settings.JOB_TIME_LIMIT_DEFAULT
-    if not 1 <= value <= settings.JOB_TIME_LIMIT_MAX:
-        raise SubmissionError({"time_limit": f"must be between 1 and {settings.JOB_TIME_LIMIT_MAX} seconds"})
-    return value
 
 
 def _dependencies(user, ids: list[int]) -> list[int]:
@@ -149,6 +143,9 @@ def _row(user, p: Prepared, array: JobArray | None) -> Job:
         work_estimate=p.estimate.work,
         array=array,
         wait_reason="waiting for a GPU with room",
+        name=p.name,
+        tags=p.tags,
+        runner=p.runner,
     )
 
 

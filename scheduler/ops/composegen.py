@@ -58,6 +58,17 @@ PASSTHROUGH = [
     "CONTAINER_MEMORY",
     "CONTAINER_PIDS_LIMIT",
     "CONTAINER_LOG_MAX_LINES",
+    "MULTI_USER",
+    "RUN_JOBS_IN",
+    "RUN_DEFAULT_IMAGE",
+    "CONTAINER_UID_BASE",
+    "JOBS_DIR",
+    "BUNDLE_MAX_BYTES",
+    "BUNDLE_MAX_UNPACKED_BYTES",
+    "OUTPUT_MAX_BYTES",
+    "USER_OUTPUT_MAX_BYTES",
+    "OUTPUT_KEEP_DAYS",
+    "JOB_LOG_MAX_LINES",
     "LOG_LEVEL",
 ]
 HARDENED = {"security_opt": ["no-new-privileges:true"], "cap_drop": ["ALL"]}
