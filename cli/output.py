@@ -32,12 +32,12 @@ def warn(message: str, as_json: bool) -> None:
     if as_json:
         print(json.dumps({"warning": message}), file=sys.stderr)
     else:
-        errors.print(f"[yellow]warning:[/yellow] {message}", highlight=False)
+        errors.print(f"[yellow]warning:[/yellow] {message}", highlight=False, soft_wrap=True)
 
 
 def note(message: str, quiet: bool) -> None:
     if not quiet:
-        errors.print(message, highlight=False)
+        errors.print(message, highlight=False, soft_wrap=True)
 
 
 def jobs_table(jobs: list[dict], as_json: bool) -> None:

@@ -19,9 +19,9 @@ def cancel(job: Job, by: str) -> bool:
         from scheduler.jobs.release import task_id
         from workers.celery_app import app
 
-        if get_kind(job.kind).runs_in == "container":
-            # Its worker sees the cancellation within a second and stops the container: killing
-            # the worker's process instead would leave the container running.
+        if get_kind(job.kind).runs_in != "array":
+            # Its worker sees the cancellation within a second and stops the container or the process's
+            # session: killing the worker's process instead would leave them running.
             app.control.revoke(task_id(job.id))
         else:
             # SIGKILL: a job inside a CUDA call does not see SIGTERM until the call returns.
