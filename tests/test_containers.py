@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from scheduler.jobs.models import ContainerImage, Job
+from scheduler.jobs.models import ContainerImage, Job, LogLine
 from tests import support
 from tests.conftest import running_system
 from tests.engine import job_containers
@@ -39,7 +39,7 @@ def submit(live, cast, user=None, **params) -> dict:
 
 
 def log_lines(job: dict) -> list[str]:
-    return [e["message"] for e in job["events"] if not e["status"]]
+    return list(LogLine.objects.filter(job_id=job["id"]).order_by("n").values_list("text", flat=True))
 
 
 def test_a_container_runs_and_its_output_and_exit_code_come_back(live, live_cast, container_engine):

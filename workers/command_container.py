@@ -48,12 +48,7 @@ def run(
     try:
         container.put_archive("/", _owned_tar(work, uid_of(job)))
         containers.start(container)
-        readers = [
-            pump(
-                writer, name, container.logs(stream=True, follow=True, stdout=name == "stdout", stderr=name == "stderr")
-            )
-            for name in ("stdout", "stderr")
-        ]
+        readers = [pump(writer, name, _logs(container, name)) for name in ("stdout", "stderr")]
         try:
             code = containers.wait(container, job, still_ours, writer)
         finally:
@@ -64,6 +59,10 @@ def run(
         return code, bool(container.attrs["State"].get("OOMKilled"))
     finally:
         containers.remove(container)
+
+
+def _logs(container, stream: str):
+    return lambda: container.logs(stream=True, follow=True, stdout=stream == "stdout", stderr=stream == "stderr")
 
 
 def options(job: Job, entry: ContainerImage, worker, env: dict[str, str], mounts: list[tuple[Mount, str]]) -> dict:

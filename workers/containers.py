@@ -187,8 +187,8 @@ class LogPump:
         return self.writer.kept
 
     def start(self) -> None:
-        chunks = self.container.logs(stream=True, follow=True, stdout=True, stderr=True)
-        self._thread = pump(self.writer, "output", chunks)
+        source = lambda: self.container.logs(stream=True, follow=True, stdout=True, stderr=True)  # noqa: E731
+        self._thread = pump(self.writer, "output", source)
 
     def flush(self) -> None:
         self.writer.flush()

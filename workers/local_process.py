@@ -42,8 +42,8 @@ def run(job, work: Path, env: dict[str, str], writer: LogWriter, still_ours: Cal
     except OSError as exc:  # no such program, not executable
         raise ContainerFailed(f"cannot start {argv[0]!r}: {exc.strerror}", "exit") from None
     readers = [
-        pump(writer, "stdout", iter(lambda: proc.stdout.read1(65536), b"")),
-        pump(writer, "stderr", iter(lambda: proc.stderr.read1(65536), b"")),
+        pump(writer, "stdout", lambda: iter(lambda: proc.stdout.read1(65536), b"")),
+        pump(writer, "stderr", lambda: iter(lambda: proc.stderr.read1(65536), b"")),
     ]
     try:
         _wait(proc, job, writer, still_ours)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import codecs
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from django.conf import settings
 from django.utils import timezone
@@ -59,11 +59,12 @@ class LogWriter:
             LogLine.objects.create(job_id=self.job_id, n=self.kept + 1, stream="gpuq", text=note)
 
 
-def pump(writer: LogWriter, stream: str, chunks: Iterable[bytes]) -> threading.Thread:
-    """A thread feeding `chunks` (a pipe, an engine's log stream) into `writer` line by line."""
+def pump(writer: LogWriter, stream: str, source: Callable[[], Iterable[bytes]]) -> threading.Thread:
+    """A thread feeding the chunks of `source()` (a pipe, an engine's log stream) into `writer` line by line.
+    `source` is opened on the thread: an engine may not answer a log request until there is output."""
 
     def follow() -> None:
-        for line in lines(chunks):
+        for line in lines(source):
             writer.add(stream, line)
 
     thread = threading.Thread(target=follow, name=f"log-{writer.job_id}-{stream}", daemon=True)
@@ -71,11 +72,11 @@ def pump(writer: LogWriter, stream: str, chunks: Iterable[bytes]) -> threading.T
     return thread
 
 
-def lines(chunks: Iterable[bytes]) -> Iterator[str]:
+def lines(source: Callable[[], Iterable[bytes]]) -> Iterator[str]:
     """Text lines from byte chunks that split lines anywhere; a last line without a newline too."""
     partial, decoder = "", codecs.getincrementaldecoder("utf-8")("replace")  # a character may span chunks
     try:
-        for chunk in chunks:
+        for chunk in source():
             *done, partial = (partial + decoder.decode(chunk)).split("\n")
             yield from (line.rstrip("\r") for line in done)
             partial = partial[: LINE_MAX * 4]
