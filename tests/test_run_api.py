@@ -227,3 +227,73 @@ def test_a_log_page_costs_the_same_queries_however_long_the_log(cast):
             assert api.get(f"/api/jobs/{job.id}/log/?after=5&limit=5").status_code == 200
         counts.append(len(queries))
     assert counts[0] == counts[1]
+
+
+def test_the_form_submits_a_run_job_with_an_uploaded_dir_a_name_and_tags(cast, client):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client.force_login(cast.alice)
+    upload = SimpleUploadedFile("project.tar.gz", tar_gz({"train.py": b"print(1)\n"}), "application/gzip")
+    response = client.post(
+        "/submit/",
+        {"kind": "run", "run.command": "python train.py", "run.upload": upload, "name": "from the form", "tags": "a b"},
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    job = Job.objects.get(kind="run")
+    assert (job.name, job.tags, job.runner) == ("from the form", ["a", "b"], "local")
+    assert Bundle.objects.get(owner=cast.alice).digest == job.params["bundle"]
+    listed = client.get("/").content.decode()
+    assert "from the form" in listed and '<span class="tag">b</span>' in listed
+
+
+def test_the_form_says_why_an_upload_was_refused(cast, client, settings):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.BUNDLE_MAX_BYTES = 100
+    client.force_login(cast.alice)
+    upload = SimpleUploadedFile("big.tar.gz", tar_gz({"w.bin": os.urandom(1000)}), "application/gzip")
+    page = client.post("/submit/", {"kind": "run", "run.command": "python train.py", "run.upload": upload})
+    assert page.status_code == 200 and "BUNDLE_MAX_BYTES" in page.content.decode()
+    assert not Job.objects.exists()
+
+
+def test_the_job_page_shows_the_log_pane_the_runner_and_the_outputs(cast, client, settings):
+    job = Job.objects.get(id=run(cast.api(cast.alice), name="page test").json()["id"])
+    _log(job, 500)
+    LogLine.objects.filter(job=job, n=500).update(stream="stderr", text="<b>last</b>")
+    client.force_login(cast.alice)
+    page = client.get(f"/jobs/{job.id}/").content.decode()
+    assert "Runs as a local process" in page and "page test" in page
+    assert "line 301" in page and "line 300\n" not in page and "all 500" in page  # the last 200 lines only
+    assert '<span class="stderr">&lt;b&gt;last&lt;/b&gt;</span>' in page  # escaped
+    assert f'href="/api/jobs/{job.id}/log.txt"' in page and "None kept yet" in page
+    from scheduler.jobs import outputs
+
+    (outputs.directory(job.id)).mkdir(parents=True)
+    (outputs.directory(job.id) / "model.txt").write_text("w")
+    Job.objects.filter(id=job.id).update(outputs_bytes=1, status="succeeded")
+    page = client.get(f"/jobs/{job.id}/").content.decode()
+    assert f'href="/api/jobs/{job.id}/outputs.tar.gz"' in page and "model.txt" in page
+    archive = client.get(f"/api/jobs/{job.id}/outputs.tar.gz")
+    with tarfile.open(fileobj=io.BytesIO(b"".join(archive.streaming_content)), mode="r:gz") as tar:
+        assert tar.getnames() == [f"job-{job.id}/model.txt"]
+    client.force_login(cast.bob)
+    assert client.get(f"/api/jobs/{job.id}/outputs.tar.gz").status_code == 404
+
+
+def test_expired_outputs_are_swept(cast):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from scheduler.jobs import outputs
+
+    old, fresh = (Job.objects.get(id=run(cast.api(cast.alice)).json()["id"]) for _ in range(2))
+    for job, when in ((old, timezone.now() - timedelta(hours=1)), (fresh, timezone.now() + timedelta(days=1))):
+        outputs.directory(job.id).mkdir(parents=True)
+        (outputs.directory(job.id) / "ckpt").write_bytes(b"x" * 10)
+        Job.objects.filter(id=job.id).update(outputs_bytes=10, outputs_expire_at=when)
+    assert outputs.sweep() == 1
+    assert not outputs.directory(old.id).exists() and outputs.directory(fresh.id).exists()
+    old.refresh_from_db()
+    assert old.outputs_bytes == 0 and "expired" in outputs.why_none(old)

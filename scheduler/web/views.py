@@ -10,6 +10,7 @@ from gpu_tasks.registry import KINDS
 from scheduler.jobs import control, results, submission
 from scheduler.jobs.models import FINAL, ContainerImage, Status
 from scheduler.jobs.visibility import ahead_of, visible_arrays, visible_jobs
+from scheduler.web import forms
 
 
 @login_required
@@ -54,13 +55,15 @@ def _submit_form(request: HttpRequest, kind: str, values: dict[str, str]) -> tup
         "priority": _int(request.POST.get("priority"), "priority", 0),
         "time_limit": _int(request.POST.get("time_limit"), "time_limit", None),
     }
+    labels = {"name": request.POST.get("name", "").strip()[:100], "tags": forms.tags(request.POST.get("tags", ""))}
     after = [_int(x, "after", 0) for x in request.POST.get("after", "").split(",") if x.strip()]
-    params = _params_from_form(kind, values)
+    params = _params_from_form(kind, values) | forms.uploaded_bundle(request, kind)
     grid = _grid(kind, request.POST.get("array", ""))
     if grid:
         array, _ = submission.submit_array(request.user, kind, params, grid, **common)
         return ("array", array.id)
-    job = submission.submit(request.user, [{"kind": kind, "params": params, "after": after, **common}])[0]
+    spec = {"kind": kind, "params": params, "after": after, **common, **labels}
+    job = submission.submit(request.user, [spec])[0]
     return ("job", job.id)
 
 
@@ -111,7 +114,13 @@ def job_page(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST" and "cancel" in request.POST:
         control.cancel(job, by=request.user.username)
         return redirect("job", pk=job.id)
-    context = {"job": job, "events": job.events.all(), "ahead": ahead_of(job), "result_url": results.url(job)}
+    context = {
+        "job": job,
+        "events": job.events.all(),
+        "ahead": ahead_of(job),
+        "result_url": results.url(job),
+        **forms.log_and_outputs(job),
+    }
     return render(request, "web/job.html", context)
 
 

@@ -9,11 +9,13 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
+from scheduler.jobs import outputs
 from scheduler.jobs.reaper import Reaper
 from scheduler.jobs.release import release, wait_for_wake
 from workers.connections import redis_client
 
 log = logging.getLogger(__name__)
+OUTPUTS_SWEEP_EVERY = 600.0  # seconds; outputs expire after days (OUTPUT_KEEP_DAYS), so this is plenty
 
 
 class Command(BaseCommand):
@@ -40,7 +42,7 @@ class Command(BaseCommand):
             # (each GPU still holds its ready job meanwhile, so none idles).
             stop.wait(max(0.0, settings.RELEASER_MIN_GAP - (time.monotonic() - started)))
 
-    reaped_at = float("-inf")
+    reaped_at = swept_at = float("-inf")
 
     def round(self, reaper: Reaper) -> bool:
         """One unit of work; True when it moved any job. The reaper's scans run once an interval,
@@ -51,6 +53,9 @@ class Command(BaseCommand):
             if time.monotonic() - self.reaped_at >= settings.RELEASER_INTERVAL:
                 self.reaped_at = time.monotonic()
                 reaped = reaper.run()
+            if time.monotonic() - self.swept_at >= OUTPUTS_SWEEP_EVERY:
+                self.swept_at = time.monotonic()
+                outputs.sweep()
             return bool(reaped + release())
         except Exception:  # Redis or the database away for a moment: next round
             log.exception("releaser round failed")
