@@ -29,6 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from scheduler.fleet.snapshot import Snapshot  # noqa: E402
 from workers import telemetry  # noqa: E402
 from workers.gpu import as_text, list_gpus  # noqa: E402
 
@@ -68,14 +69,18 @@ def record(nvml: Any, host: str, *, source: str, our_pids: set[int], now: float)
         "our_pids": sorted(our_pids),
         "devices": [record_device(nvml, i) for i in range(nvml.nvmlDeviceGetCount())],
         "snapshots": [
-            telemetry.snapshot(nvml, g, host=host, running_job=None, draining=False, our_pids=our_pids, now=now)
+            telemetry.snapshot(
+                nvml, g, host=host, running_job=None, draining=False, our_pids=our_pids, now=now
+            ).to_dict()
             for g in list_gpus(nvml)
         ],
     }
 
 
 def load_recording(path: str | Path) -> dict:
-    return json.loads(Path(path).read_text())
+    """A recording, its snapshots as Snapshot objects."""
+    data = json.loads(Path(path).read_text())
+    return {**data, "snapshots": [Snapshot.from_dict(s) for s in data["snapshots"]]}
 
 
 class ReplayNvml:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from workers.router import POLICIES, GiB, GpuState, JobDemand, route  # noqa: E402
+from scheduler.fleet.router import POLICIES, GiB, GpuState, JobDemand, route  # noqa: E402
 
 SEED = 20260101
 NOW = 1000.0

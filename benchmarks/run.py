@@ -23,7 +23,8 @@ import redis
 
 from benchmarks.database import open_database
 from benchmarks.stack import Stack, versions
-from tests.support import ROOT, Proc, wait_until
+from scheduler.dispatch import keys
+from workers.launch import ROOT, Proc, wait_until
 
 FINAL = {"succeeded", "failed", "cancelled"}
 
@@ -224,15 +225,17 @@ class _UtilSampler(threading.Thread):
 
 def cold_start(stack: Stack) -> dict:
     """From a worker's start to its first job finished; warm-up must not land on the job."""
-    stack.workers[0].stop()
+    first_worker, *others = stack.workers.values()
+    first_worker.stop()
     r = redis.Redis.from_url(stack.redis_url)
-    wait_until(lambda: len(list(r.scan_iter("gpuq:gpu:*"))) < len(stack.workers), 30, "worker gone")
-    for worker in stack.workers[1:]:
+    live = keys.live_gpu("*")
+    wait_until(lambda: len(list(r.scan_iter(live))) < len(stack.workers), 30, "worker gone")
+    for worker in others:
         worker.stop()
-    wait_until(lambda: not list(r.scan_iter("gpuq:gpu:*")), 30, "all workers gone")
+    wait_until(lambda: not list(r.scan_iter(live)), 30, "all workers gone")
     job = stack.http.post(f"{stack.url}/api/jobs/", json={"kind": "noop"}).json()
     t0 = time.perf_counter()
-    stack.workers = [stack.start_worker(i) for i in range(len(stack.workers))]
+    stack.workers = {name: stack.start_worker(name) for name in stack.workers}
     wait_until(lambda: stack.job(job["id"])["status"] in FINAL, 300, "first job", every=0.01)
     first = time.perf_counter() - t0
     detail = stack.job(job["id"])

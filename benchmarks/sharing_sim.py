@@ -14,8 +14,8 @@ import heapq
 import random
 from dataclasses import dataclass
 
+from scheduler.fleet.router import GiB, GpuState, JobDemand, route
 from scheduler.jobs.fairshare import interleave
-from workers.router import GiB, GpuState, JobDemand, route
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Start the system as local processes for a benchmark: gunicorn, releaser, one worker per GPU."""
+"""Start the system as local processes for a benchmark (workers/launch.py): gunicorn, releaser, one worker per GPU."""
 
 from __future__ import annotations
 
@@ -10,34 +10,18 @@ import tempfile
 import redis
 import requests
 
-from tests.support import ROOT, Proc, free_port, gunicorn, http_ok, wait_until
+from scheduler.dispatch.connections import as_text
+from workers import launch
+from workers.launch import ROOT
 
 
-def gpu_uuids() -> list[str]:
-    try:
-        import pynvml
-
-        pynvml.nvmlInit()
-        return [
-            _text(pynvml.nvmlDeviceGetUUID(pynvml.nvmlDeviceGetHandleByIndex(i)))
-            for i in range(pynvml.nvmlDeviceGetCount())
-        ]
-    except Exception:
-        return []
-
-
-def _text(value) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-class Stack:
+class Stack(launch.LocalSystem):
     """Our full path on this host; `workers` is one per GPU, or two CPU workers where there is none."""
 
     def __init__(self, redis_url: str, database_url: str | None = None, web_workers: int = 4):
         self.redis_url = redis_url
         self.db_url = database_url or f"sqlite:///{tempfile.mkdtemp(prefix='gpuq-bench-')}/db.sqlite3"
-        self.gpus = gpu_uuids()
-        self.env = {
+        env = {
             **os.environ,
             "DATABASE_URL": self.db_url,
             "REDIS_URL": redis_url,
@@ -50,29 +34,18 @@ class Stack:
             "USER_MAX_WAITING_JOBS": "1000000",
         }
         redis.Redis.from_url(redis_url).flushdb()
-        subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=self.env, check=True)
+        subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+        self.port = launch.free_port()
+        workers = launch.gpu_workers() or {f"bench{i}": ["--cpu", "--host", f"bench{i}"] for i in range(2)}
+        self.gpus = [name for name, flags in workers.items() if "--gpu" in flags]
+        super().__init__(env, workers, web=launch.gunicorn(self.port, web_workers), web_port=self.port, prefix="bench-")
         self.token = self._token()
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.web = Proc(
-            "bench-web",
-            gunicorn(self.port, web_workers),
-            self.env,
-        )
-        self.releaser = Proc("bench-releaser", [sys.executable, "manage.py", "releaser"], self.env)
-        self.workers = [self.start_worker(i) for i in range(max(1, len(self.gpus)) if self.gpus else 2)]
-        wait_until(lambda: http_ok(f"{self.url}/api/schema/"), 60, "gunicorn")
-        self.wait_live(len(self.workers))
+        self.wait_ready(120)
         self.http = requests.Session()
         self.http.headers["Authorization"] = f"Token {self.token}"
 
-    def start_worker(self, i: int) -> Proc:
-        flags = ["--gpu", self.gpus[i]] if self.gpus else ["--cpu", "--host", f"bench{i}"]
-        return Proc(f"bench-worker{i}", [sys.executable, "-m", "workers", *flags], self.env)
-
     def wait_live(self, n: int, timeout: float = 120) -> None:
-        r = redis.Redis.from_url(self.redis_url)
-        wait_until(lambda: len([k for k in r.scan_iter("gpuq:gpu:*")]) >= n, timeout, f"{n} workers live")
+        self.wait_for_workers(n, timeout)
 
     def _token(self) -> str:
         code = (
@@ -87,7 +60,7 @@ class Stack:
         out = subprocess.run(
             [sys.executable, "manage.py", "shell", "-c", code],
             cwd=ROOT,
-            env=self.env,
+            env=self.base_env,
             check=True,
             capture_output=True,
             text=True,
@@ -104,10 +77,6 @@ class Stack:
 
     def count(self, status: str) -> int:
         return self.http.get(f"{self.url}/api/jobs/", params={"status": status, "limit": 1}, timeout=30).json()["count"]
-
-    def stop(self) -> None:
-        for p in [self.web, self.releaser, *self.workers]:
-            p.stop()
 
 
 def versions() -> dict[str, str]:
@@ -133,9 +102,9 @@ def versions() -> dict[str, str]:
         import pynvml
 
         pynvml.nvmlInit()
-        info["driver"] = _text(pynvml.nvmlSystemGetDriverVersion())
+        info["driver"] = as_text(pynvml.nvmlSystemGetDriverVersion())
         info["gpus"] = ", ".join(
-            _text(pynvml.nvmlDeviceGetName(pynvml.nvmlDeviceGetHandleByIndex(i)))
+            as_text(pynvml.nvmlDeviceGetName(pynvml.nvmlDeviceGetHandleByIndex(i)))
             for i in range(pynvml.nvmlDeviceGetCount())
         )
     except Exception:

@@ -11,7 +11,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from cli import bundle, output
+from cli import bundle, logs, output
 from cli.client import Client, CliError
 
 
@@ -52,9 +52,7 @@ def main(argv: list[str]) -> int:
         if not args.wait:
             output.jobs_table([job], args.json)
             return 0
-        from cli.logs import follow
-
-        job = follow(client, job["id"], quiet=args.json)
+        job = logs.follow(client, job["id"], quiet=args.json)
         output.jobs_table([job], args.json)
         return 0 if job["status"] == "succeeded" else 1
     except CliError as exc:

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from cli import logs, output, outputs
+from cli import run as run_command
 from cli.client import Client, CliError
 
 COMMANDS = (
@@ -70,8 +71,6 @@ def parse(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["run"]:  # its own parser: everything after `--` is the user's command
-        from cli import run as run_command
-
         return run_command.main(argv[1:])
     args = parse(argv)
     try:

@@ -54,7 +54,7 @@ def worker() -> bool:
     host = os.environ.get("GPUQ_HOSTNAME", "")
     uuid = gpu.resolve_visible(os.environ.get("CUDA_VISIBLE_DEVICES", ""), gpu.list_gpus(pynvml)).uuid
     _django()
-    from workers.celery_app import app
+    from scheduler.dispatch.celery_app import app
 
     node = f"{gpu.queue_name(host, uuid)}@{host}"
     return bool(app.control.ping(destination=[node], timeout=5.0))

@@ -11,9 +11,10 @@ from django.http import HttpRequest, HttpResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import CollectorRegistry, GaugeMetricFamily, HistogramMetricFamily
 
+from scheduler.dispatch import keys
+from scheduler.dispatch.connections import redis_client
+from scheduler.fleet import store as fleet
 from scheduler.jobs.models import Job, Status
-from workers import fleet
-from workers.connections import redis_client
 
 BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600)
 HISTOGRAMS = {"duration": "gpuq_job_duration_seconds", "wait": "gpuq_job_wait_seconds"}
@@ -22,7 +23,7 @@ HISTOGRAMS = {"duration": "gpuq_job_duration_seconds", "wait": "gpuq_job_wait_se
 def observe(pipe, name: str, seconds: float) -> None:
     """Count one observation into the Redis-held histogram `name` (duration or wait), on a pipeline
     the caller executes (a finished job sends all its counts in one round trip)."""
-    key = f"gpuq:metrics:{name}"
+    key = keys.histogram(name)
     for bound in BUCKETS:
         if seconds <= bound:
             pipe.hincrby(key, str(bound), 1)
@@ -58,14 +59,14 @@ class Collector:
         total = GaugeMetricFamily("gpuq_gpu_memory_total_bytes", "GPU memory", labels=["gpu", "host"])
         util = GaugeMetricFamily("gpuq_gpu_utilization_percent", "GPU utilization", labels=["gpu", "host"])
         for s in fleet.live_snapshots(r):
-            depth.add_metric([s["uuid"], s["queue"]], held.get(s["queue"], 0))
-            used.add_metric([s["uuid"], s["host"]], s.get("memory_used") or 0)
-            total.add_metric([s["uuid"], s["host"]], s.get("memory_total") or 0)
-            util.add_metric([s["uuid"], s["host"]], s.get("utilization") or 0)
+            depth.add_metric([s.uuid, s.queue], held.get(s.queue, 0))
+            used.add_metric([s.uuid, s.host], s.memory_used or 0)
+            total.add_metric([s.uuid, s.host], s.memory_total or 0)
+            util.add_metric([s.uuid, s.host], s.utilization or 0)
         return depth, used, total, util
 
     def _histogram(self, r, name: str, metric: str) -> HistogramMetricFamily:
-        raw = {k.decode(): v.decode() for k, v in r.hgetall(f"gpuq:metrics:{name}").items()}
+        raw = {k.decode(): v.decode() for k, v in r.hgetall(keys.histogram(name)).items()}
         buckets = [(str(b), int(raw.get(str(b), 0))) for b in BUCKETS] + [("+Inf", int(raw.get("count", 0)))]
         return HistogramMetricFamily(
             metric, f"Job {name} in seconds", buckets=buckets, sum_value=float(raw.get("sum", 0))

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import dj_database_url
 
+from scheduler.dispatch import keys
 from scheduler.env import envbool, envfloat, envint, envlist, envstr
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -31,7 +32,7 @@ INSTALLED_APPS = [
     "scheduler.jobs",
     "scheduler.api",
     "scheduler.web",
-    "scheduler.ops",
+    "workers",
 ]
 
 MIDDLEWARE = [
@@ -226,6 +227,6 @@ CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": envstr("CACHE_URL", REDIS_URL),
-        "KEY_PREFIX": "gpuq-cache",
+        "KEY_PREFIX": keys.CACHE_PREFIX,
     }
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -13,7 +14,10 @@ from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from scheduler.dispatch import keys
+from scheduler.fleet.snapshot import Snapshot
 from tests import support
+from workers import launch
 
 # Keys that belong to live workers' telemetry and Celery's queues survive between tests.
 KEPT_PREFIXES = (b"gpuq:gpu:", b"gpuq:gpus", b"gpuq:hist:", b"_kombu", b"gpu.", b"cpu.", b"unacked")
@@ -37,8 +41,8 @@ def _point_django_at(url: str) -> None:
     settings.SECURE_SSL_REDIRECT = False  # the test client speaks plain HTTP
     settings.CACHES["default"]["LOCATION"] = url
     caches.__dict__.pop("settings", None)
-    from workers.celery_app import app
-    from workers.connections import redis_client
+    from scheduler.dispatch.celery_app import app
+    from scheduler.dispatch.connections import redis_client
 
     redis_client.cache_clear()
     app.conf.broker_url = url
@@ -112,7 +116,7 @@ def _env(db_url: str, redis_url: str, **extra: str) -> dict[str, str]:
     return env
 
 
-class LiveSystem:
+class LiveSystem(launch.LocalSystem):
     """The web app under gunicorn, the releaser, and CPU workers standing in for GPUs on hosts A and B."""
 
     def __init__(
@@ -124,47 +128,25 @@ class LiveSystem:
         **env: str,
     ):
         """CPU workers named after `hosts`, or with `gpus` one real GPU worker per UUID on this host."""
-        self.db_url, self.redis_url, self.extra_env = db_url, redis_url, env
-        self.worker_args = (
+        self.db_url, self.redis_url = db_url, redis_url
+        workers = (
             {h: ["--cpu", "--host", h] for h in hosts}
             if not gpus
             else {u: ["--gpu", u, "--host", "gpuhost"] for u in gpus}
         )
         self.hosts = set(hosts) if not gpus else {"gpuhost"}
         self.port = support.free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.web = support.Proc(
-            "web",
-            support.gunicorn(self.port, 2),
-            self.env(),
+        super().__init__(
+            _env(db_url, redis_url, **env), workers, web=support.gunicorn(self.port, 2), web_port=self.port
         )
-        self.releaser = support.Proc("releaser", [support.python(), "manage.py", "releaser"], self.env())
-        self.workers = {name: self.start_worker(name) for name in self.worker_args}
         try:
-            support.wait_until(lambda: support.http_ok(f"{self.url}/api/schema/"), 60, "gunicorn to serve")
-            self.wait_for_gpus(len(self.workers))
+            self.wait_ready(60, self.hosts)
         except BaseException:
             self.stop()  # a system that failed to start must not go on releasing jobs in later tests
             raise
 
-    def env(self, **extra: str) -> dict[str, str]:
-        return _env(self.db_url, self.redis_url, **{**self.extra_env, **extra})
-
-    def start_worker(self, name: str, **extra: str) -> support.Proc:
-        return support.Proc(
-            f"worker-{name}", [support.python(), "-m", "workers", *self.worker_args[name]], self.env(**extra)
-        )
-
-    def wait_for_gpus(self, n: int, timeout: float = 60) -> list[dict]:
-        from workers import fleet
-
-        r = redis.Redis.from_url(self.redis_url)
-
-        def live():
-            snaps = [s for s in fleet.live_snapshots(r) if s["host"] in self.hosts]
-            return snaps if len(snaps) >= n else None
-
-        return support.wait_until(live, timeout, f"{n} workers to publish telemetry")
+    def wait_for_gpus(self, n: int, timeout: float = 60) -> list[Snapshot]:
+        return self.wait_for_workers(n, timeout, self.hosts)
 
     def restart_worker(self, host: str) -> None:
         self.workers[host].kill()
@@ -183,10 +165,6 @@ class LiveSystem:
 
         Job.objects.exclude(status__in=FINAL).exclude(status=Status.RUNNING).update(status=Status.CANCELLED)
         support.wait_until(lambda: not Job.objects.filter(status=Status.RUNNING).exists(), 60, "running jobs to end")
-
-    def stop(self) -> None:
-        for proc in [self.web, self.releaser, *self.workers.values()]:
-            proc.stop()
 
 
 @pytest.fixture(scope="module")
@@ -213,48 +191,45 @@ def _forget_gpus(redis_url: str, hosts) -> None:
     import json
 
     r = redis.Redis.from_url(redis_url)
-    for uuid, raw in r.hgetall("gpuq:gpus").items():
+    for uuid, raw in r.hgetall(keys.KNOWN_GPUS).items():
         if json.loads(raw).get("host") in hosts:
-            r.hdel("gpuq:gpus", uuid)
-            r.delete(b"gpuq:gpu:" + uuid)
+            r.hdel(keys.KNOWN_GPUS, uuid)
+            r.delete(keys.live_gpu(uuid.decode()))
 
 
 @pytest.fixture
 def fake_gpus(redis_url):
     """Publish telemetry of GPUs that do not exist (no worker consumes their queues); removed after."""
-    from workers import fleet
-    from workers.connections import redis_client
+    from scheduler.dispatch.connections import redis_client
+    from scheduler.fleet import store as fleet
 
-    published: list[dict] = []
+    published: list[Snapshot] = []
 
-    def publish(memory_gib: list[float], host: str = "fakehost", ttl: float = 60, **fields) -> list[dict]:
+    def publish(memory_gib: list[float], host: str = "fakehost", ttl: float = 60, **fields) -> list[Snapshot]:
         snaps = []
         for i, gib in enumerate(memory_gib):
             uuid = f"GPU-fa4e{i:04d}-0000-0000-0000-{host.encode().hex()[:12]:0>12}"
             total = int(gib * 2**30)
-            snap = {
-                "host": host,
-                "uuid": uuid,
-                "name": f"Fake GPU {gib:g} GiB",
-                "index": i,
-                "bus_id": f"0000:00:{i:02x}.0",
-                "queue": f"gpu.{host}.fa4e{i:04d}",
-                "kind": "gpu",
-                "memory_total": total,
-                "memory_used": 0,
-                "memory_free": total,
-                "memory_usable": total,
-                "utilization": 0,
-                "temperature": 30,
-                "power_w": 50.0,
-                "running_job": None,
-                "healthy": True,
-                "health_reason": "",
-                "draining": False,
-                "last_seen": __import__("time").time(),
-                "processes": [],
-                **fields,
-            }
+            snap = Snapshot(
+                **{
+                    "host": host,
+                    "uuid": uuid,
+                    "name": f"Fake GPU {gib:g} GiB",
+                    "index": i,
+                    "bus_id": f"0000:00:{i:02x}.0",
+                    "queue": f"gpu.{host}.fa4e{i:04d}",
+                    "kind": "gpu",
+                    "memory_total": total,
+                    "memory_used": 0,
+                    "memory_free": total,
+                    "memory_usable": total,
+                    "utilization": 0.0,
+                    "temperature": 30,
+                    "power_w": 50.0,
+                    "last_seen": time.time(),
+                    **fields,
+                }
+            )
             fleet.publish(redis_client(), snap, ttl)
             published.append(snap)
             snaps.append(snap)
@@ -263,8 +238,8 @@ def fake_gpus(redis_url):
     yield publish
     r = redis.Redis.from_url(redis_url)
     for snap in published:
-        r.hdel("gpuq:gpus", snap["uuid"])
-        r.delete(f"gpuq:gpu:{snap['uuid']}", f"gpuq:hist:{snap['uuid']}", snap["queue"])
+        r.hdel(keys.KNOWN_GPUS, snap.uuid)
+        r.delete(keys.live_gpu(snap.uuid), keys.gpu_history(snap.uuid), snap.queue)
 
 
 @pytest.fixture

@@ -1,78 +1,32 @@
-"""Real processes for tests: Redis, web, releaser and workers, started and awaited by condition."""
+"""What tests need beyond the system's own launcher (workers/launch.py, re-exported here): their Redis
+and database URLs, and a TCP proxy a test can cut."""
 
 from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
-import subprocess
-import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import redis
-import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "test-artifacts"
+from workers.launch import (
+    ARTIFACTS,
+    ROOT,
+    Proc,
+    free_port,
+    gunicorn,
+    http_ok,
+    python,
+    redis_pings,
+    redis_server,
+    wait_until,
+)
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(check: Callable[[], object], timeout: float = 30.0, what: str = "condition", every: float = 0.05):
-    """Poll `check` until it returns something truthy; fail naming `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(every)
-
-
-class Proc:
-    """A child process with its output in test-artifacts/<name>.log."""
-
-    def __init__(self, name: str, cmd: list[str], env: dict[str, str]):
-        ARTIFACTS.mkdir(exist_ok=True)
-        self.name, self.cmd, self.env = name, cmd, env
-        self.log_path = ARTIFACTS / f"{name}.log"
-        self.popen: subprocess.Popen | None = None
-        self.start()
-
-    def start(self) -> Proc:
-        log = open(self.log_path, "ab")
-        self.popen = subprocess.Popen(
-            self.cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        return self
-
-    def kill(self, sig: int = signal.SIGKILL) -> None:
-        """Signal the whole process group (a Celery worker and its pool)."""
-        if self.popen and self.popen.poll() is None:
-            try:
-                os.killpg(self.popen.pid, sig)
-            except ProcessLookupError:
-                pass
-            try:
-                self.popen.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.popen.pid, signal.SIGKILL)
-                self.popen.wait()
-
-    def stop(self) -> None:
-        self.kill(signal.SIGTERM)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+__all__ = ["ARTIFACTS", "ROOT", "Proc", "free_port", "gunicorn", "http_ok", "python", "wait_until"]
 
 
 def redis_url_for_tests() -> tuple[str, Proc | None]:
@@ -88,21 +42,10 @@ def redis_url_for_tests() -> tuple[str, Proc | None]:
         raise RuntimeError("no Redis on 127.0.0.1:6379 and no redis-server to start (apt-get install redis-server)")
     port = free_port()
     data = tempfile.mkdtemp(prefix="gpuq-redis-")
-    proc = Proc(
-        "redis",
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", data, "--save", "", "--appendonly", "no"],
-        dict(os.environ),
-    )
+    proc = Proc("redis", redis_server(port, Path(data), durable=False), dict(os.environ))
     url = f"redis://127.0.0.1:{port}/{db}"
-    wait_until(lambda: _pings(url), 10, "redis-server to start")
+    wait_until(lambda: redis_pings(url), 10, "redis-server to start")
     return url, proc
-
-
-def _pings(url: str) -> bool:
-    try:
-        return bool(redis.Redis.from_url(url, socket_connect_timeout=0.5).ping())
-    except redis.RedisError:
-        return False
 
 
 def database_url(settings_dict: dict) -> str:
@@ -115,39 +58,10 @@ def database_url(settings_dict: dict) -> str:
     return f"postgres://{user}{password}@{host}:{port}/{settings_dict['NAME']}"
 
 
-def http_ok(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=1).status_code < 500
-    except requests.RequestException:
-        return False
-
-
-def python() -> str:
-    return sys.executable
-
-
-def gunicorn(port: int, workers: int) -> list[str]:
-    """The web app under gunicorn on loopback, as tests and benchmarks run it."""
-    return [
-        python(),
-        "-m",
-        "gunicorn",
-        "scheduler.wsgi:application",
-        "-b",
-        f"127.0.0.1:{port}",
-        "-w",
-        str(workers),
-        "--timeout",
-        "60",
-    ]
-
-
 class TcpProxy:
     """A loopback TCP proxy that a test can cut: every connection dropped, new ones refused, for a while."""
 
     def __init__(self, host: str, port: int):
-        import threading
-
         self.target = (host, port)
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
@@ -157,8 +71,6 @@ class TcpProxy:
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
-        import threading
-
         while True:
             try:
                 client, _ = self.listener.accept()

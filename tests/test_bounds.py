@@ -61,13 +61,13 @@ def test_a_body_over_the_limit_is_refused_and_stores_nothing(cast, settings):
 def test_staff_drain_a_gpu_and_it_takes_no_new_jobs_until_resumed(live_cast, fake_gpus):
     [a, b] = fake_gpus([80, 80])
     staff, alice = live_cast.api(live_cast.staff), live_cast.api(live_cast.alice)
-    assert alice.post(f"/api/gpus/{a['uuid']}/drain/", {}, format="json").status_code == 403
-    drained = staff.post(f"/api/gpus/{a['uuid']}/drain/", {"reason": "fan noise"}, format="json")
+    assert alice.post(f"/api/gpus/{a.uuid}/drain/", {}, format="json").status_code == 403
+    drained = staff.post(f"/api/gpus/{a.uuid}/drain/", {"reason": "fan noise"}, format="json")
     assert drained.status_code == 200 and drained.json()["draining"] and drained.json()["drain_reason"] == "fan noise"
     submit(live_cast.alice, [{"kind": "noop"}] * 4, as_batch=True)
-    assert set(Job.objects.filter(status=Status.QUEUED).values_list("queue", flat=True)) == {b["queue"]}
-    assert staff.post(f"/api/gpus/{a['uuid']}/resume/").json()["draining"] is False
-    assert Job.objects.filter(status=Status.QUEUED, queue=a["queue"]).count() == 2
+    assert set(Job.objects.filter(status=Status.QUEUED).values_list("queue", flat=True)) == {b.queue}
+    assert staff.post(f"/api/gpus/{a.uuid}/resume/").json()["draining"] is False
+    assert Job.objects.filter(status=Status.QUEUED, queue=a.queue).count() == 2
     assert staff.post("/api/gpus/GPU-nope/drain/", {}, format="json").status_code == 404
 
 

@@ -11,8 +11,7 @@ import pytest
 import yaml
 from django.core.management import CommandError, call_command
 
-from scheduler.ops import composegen
-from workers import doctor, gpu
+from workers import composegen, doctor, gpu
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMITTED = ROOT / "compose" / "docker-compose.yml"

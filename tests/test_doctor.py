@@ -122,7 +122,7 @@ def test_doctor_fails_when_redis_is_unreachable(tmp_path):
 
 @pytest.mark.gpu
 def test_worker_preflight_passes_for_each_gpu_here():
-    from workers.pinning import cuda_view
+    from workers.cuda_probe import cuda_view
 
     nvml = doctor.load_nvml()
     if nvml is None:

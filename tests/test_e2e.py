@@ -25,7 +25,7 @@ def test_a_job_submitted_over_http_runs_and_its_result_reads_back(live_system, l
     assert response.status_code == 201, response.text
     job = wait_final(http, live_system.url, response.json()["id"])
     assert job["status"] == "succeeded", job
-    assert job["queue"] in {s["queue"] for s in live_system.wait_for_gpus(2)}
+    assert job["queue"] in {s.queue for s in live_system.wait_for_gpus(2)}
     assert job["route_reason"] and job["attempts"] == 1
     statuses = [e["status"] for e in job["events"] if e["status"]]
     assert statuses == ["waiting", "queued", "running", "succeeded"]

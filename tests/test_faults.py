@@ -41,7 +41,7 @@ def test_a_job_whose_worker_is_killed_runs_again_and_is_recorded_once(live_syste
 
 
 def test_the_same_job_delivered_twice_has_one_result(live_system, live_cast):
-    from scheduler.jobs.release import task_id
+    from scheduler.dispatch.celery_app import task_id
     from workers.tasks import run_job
 
     token = live_cast.token(live_cast.alice)

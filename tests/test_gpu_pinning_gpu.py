@@ -89,10 +89,10 @@ def test_telemetry_memory_agrees_with_nvidia_smi(nvml, gpus):
         for g in gpus
     ]
     for snap, (total, free) in zip(snaps, [(int(t), int(f)) for t, f in smi("memory.total,memory.free")], strict=True):
-        assert snap["memory_total"] // MiB == total
-        assert abs(snap["memory_free"] / MiB - free) <= 256  # another process may allocate between the reads
-        assert snap["memory_used"] + snap["memory_free"] <= snap["memory_total"]
-        assert snap["memory_usable"] == snap["memory_total"] - snap["memory_foreign"]
+        assert snap.memory_total // MiB == total
+        assert abs(snap.memory_free / MiB - free) <= 256  # another process may allocate between the reads
+        assert snap.memory_used + snap.memory_free <= snap.memory_total
+        assert snap.memory_usable == snap.memory_total - snap.memory_foreign
 
 
 def test_a_worker_pinned_by_uuid_sees_exactly_that_gpu(gpus):

@@ -117,7 +117,7 @@ def stack(tmp_path_factory, redis_url):
                 "-m",
                 "celery",
                 "-A",
-                "workers.celery_app",
+                "scheduler.dispatch.celery_app",
                 "flower",
                 "--url_prefix=flower",
                 f"--port={flower_port}",
@@ -188,7 +188,7 @@ def test_flowers_api_through_nginx_lists_the_live_workers_by_host_and_gpu(stack,
     url = f"{stack['base']}/flower/api/workers"
     assert requests.get(url, timeout=10).status_code == 401
     assert requests.get(url, auth=("ops", "wrong"), timeout=10).status_code == 401
-    queues = {f"{s['queue']}@{s['host']}": s["queue"] for s in snaps}  # a worker's node name is queue@host
+    queues = {f"{s.queue}@{s.host}": s.queue for s in snaps}  # a worker's node name is queue@host
 
     def listed() -> dict | None:
         r = requests.get(url, params={"refresh": "1"}, auth=("ops", "flower-pw"), timeout=30)
@@ -197,7 +197,7 @@ def test_flowers_api_through_nginx_lists_the_live_workers_by_host_and_gpu(stack,
     workers = support.wait_until(listed, 60, "Flower to list the live workers", every=1)
     for name, queue in queues.items():
         assert [q["name"] for q in workers[name]["active_queues"]] == [queue]
-    assert {s["host"] for s in snaps} == {"hostA", "hostB"}
+    assert {s.host for s in snaps} == {"hostA", "hostB"}
 
 
 def test_container_healthchecks_pass_against_live_web_and_flower(stack):

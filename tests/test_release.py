@@ -29,7 +29,7 @@ def test_a_job_submitted_to_an_idle_gpu_is_released_at_once(transactional_db, li
     [gpu] = fake_gpus([80])
     [job] = noop_jobs(live_cast.alice, 1)
     job.refresh_from_db()
-    assert job.status == Status.QUEUED and job.queue == gpu["queue"] and job.route_reason
+    assert job.status == Status.QUEUED and job.queue == gpu.queue and job.route_reason
 
 
 def test_each_gpu_holds_only_its_slots(transactional_db, live_cast, fake_gpus, settings):
@@ -54,7 +54,7 @@ def test_a_late_high_priority_job_passes_waiting_low_priority_ones(transactional
     [gpu] = fake_gpus([80])
     noop_jobs(live_cast.alice, 5)
     [urgent] = noop_jobs(live_cast.alice, 1, priority=5)
-    _finish_all_held(gpu["queue"])
+    _finish_all_held(gpu.queue)
     urgent.refresh_from_db()
     assert urgent.status == Status.QUEUED
     assert Job.objects.filter(status=Status.WAITING, priority=0).count() == 2  # 5 - 2 first - 1 beside it
@@ -75,9 +75,9 @@ def test_fair_share_lets_a_small_user_pass_a_flood(transactional_db, live_cast, 
     started = []
     for _ in range(20):
         started += list(
-            Job.objects.filter(queue=gpu["queue"], status=Status.QUEUED).values_list("owner__username", flat=True)
+            Job.objects.filter(queue=gpu.queue, status=Status.QUEUED).values_list("owner__username", flat=True)
         )
-        _finish_all_held(gpu["queue"])
+        _finish_all_held(gpu.queue)
     # Bound: in any 20 rounds (40 jobs), bob's 5 jobs all run; alice is never starved either.
     assert started.count("bob") == 5 and started.count("alice") >= 20
 
@@ -99,7 +99,7 @@ def test_a_job_runs_only_after_its_dependencies_succeeded(transactional_db, live
     [second] = submit(live_cast.alice, [{"kind": "noop", "after": [first.id]}])
     second.refresh_from_db()
     assert second.status == Status.WAITING
-    _finish_all_held(gpu["queue"])
+    _finish_all_held(gpu.queue)
     second.refresh_from_db()
     assert second.status == Status.QUEUED
 
@@ -109,7 +109,7 @@ def test_a_failed_dependency_fails_the_chain_with_the_reason(transactional_db, l
     [first] = noop_jobs(live_cast.alice, 1)
     [second] = submit(live_cast.alice, [{"kind": "noop", "after": [first.id]}])
     [third] = submit(live_cast.alice, [{"kind": "noop", "after": [second.id]}])
-    claimed, lease = lifecycle.claim(first.id, "fakehost", gpu["queue"])
+    claimed, lease = lifecycle.claim(first.id, "fakehost", gpu.queue)
     lifecycle.finish(claimed, lease, Status.FAILED, error="boom")
     for job, cause in ((second, first), (third, second)):
         job.refresh_from_db()
@@ -166,7 +166,7 @@ def test_a_job_whose_attempts_keep_dying_fails_as_poisoned(transactional_db, liv
     [job] = noop_jobs(live_cast.alice, 1)
     for attempt in range(1, settings.JOB_MAX_ATTEMPTS + 1):
         release()
-        lifecycle.claim(job.id, "fakehost", gpu["queue"])
+        lifecycle.claim(job.id, "fakehost", gpu.queue)
         lifecycle.requeue(job.id, "worker lost")
         job.refresh_from_db()
         assert job.status == (Status.FAILED if attempt == settings.JOB_MAX_ATTEMPTS else Status.WAITING)
@@ -189,7 +189,7 @@ def test_a_finished_job_wakes_the_releaser_loop_or_releases_itself_when_none_is_
     r.delete(ALIVE_KEY)
     nudge()
     waiting.refresh_from_db()
-    assert waiting.status == Status.QUEUED and waiting.queue == gpu["queue"]
+    assert waiting.status == Status.QUEUED and waiting.queue == gpu.queue
 
 
 def test_the_releaser_loop_runs_a_round_as_soon_as_it_is_woken(transactional_db, live_cast, fake_gpus, live_env, r):
@@ -205,6 +205,6 @@ def test_the_releaser_loop_runs_a_round_as_soon_as_it_is_woken(transactional_db,
         waiting = Job.objects.create(owner=live_cast.alice, kind="noop", time_limit=60)
         nudge()
         support.wait_until(lambda: Job.objects.get(id=waiting.id).status == Status.QUEUED, 5, "the woken round")
-        assert Job.objects.get(id=waiting.id).queue == gpu["queue"]
+        assert Job.objects.get(id=waiting.id).queue == gpu.queue
     finally:
         releaser.stop()

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmarks.record_snapshots import load_recording
-from workers.fleet import to_gpu_state
-from workers.router import POLICIES, GiB, GpuState, JobDemand, fits_fleet, free_for_job, route
+from scheduler.fleet.router import POLICIES, GiB, GpuState, JobDemand, fits_fleet, free_for_job, route
+from scheduler.fleet.store import to_gpu_state
 
 FIXTURES = Path(__file__).parent / "fixtures" / "snapshots"
 NOW = 1767225600.0  # the recordings' time

@@ -40,7 +40,7 @@ def test_the_default_secret_key_fails_check_deploy():
 
 
 def test_celery_speaks_json_only():
-    from workers.celery_app import app
+    from scheduler.dispatch.celery_app import app
 
     assert app.conf.accept_content == ["json"]
     assert app.conf.task_serializer == app.conf.result_serializer == app.conf.event_serializer == "json"

@@ -11,7 +11,9 @@ import os
 import socket
 import sys
 
-from workers import identity
+import django
+
+from workers import identity, pinning
 from workers.gpu import PinningError
 
 
@@ -38,16 +40,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"worker refuses to start: {exc}", file=sys.stderr)
         return 2
     identity.set_current(ident)
-    # Django and Celery come in only now, after the GPU is settled; the app module sets Django up.
-    import workers.celery_app  # noqa: F401
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "scheduler.settings")
+    django.setup()
+    # Only now: the worker's modules import Django models, which need the apps set up above.
     from workers import service
 
     return service.run(ident, args.concurrency, args.loglevel)
 
 
 def identify(args: argparse.Namespace) -> identity.WorkerIdentity:
-    from workers import pinning
-
     if args.cpu:
         return pinning.cpu_worker(args.host)
     return pinning.pin_worker(args.gpu, args.host)

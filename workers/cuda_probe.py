@@ -1,11 +1,21 @@
-"""Run as a child process: what CUDA sees under this environment, as one JSON line.
+"""What CUDA sees under this environment, asked of a short-lived child process.
 
-The worker asks this in a short-lived child so that its own process never initialises CUDA
-before the pool forks.
+`cuda_view()` runs this module as a child (`python -m workers.cuda_probe`), which prints one JSON line:
+so the worker's own process never initialises CUDA before the pool forks.
 """
 
 import json
+import subprocess
 import sys
+
+
+def cuda_view() -> dict:
+    """The child's answer: count, bus_id, driver, runtime; or {"error": ...} saying why CUDA cannot start."""
+    out = subprocess.run([sys.executable, "-m", "workers.cuda_probe"], capture_output=True, text=True, timeout=120)
+    try:
+        return json.loads(out.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        return {"error": (out.stderr or out.stdout).strip()[-500:] or f"probe exited {out.returncode}"}
 
 
 def probe() -> dict:

@@ -1,8 +1,9 @@
 """Checks that say in plain words what is wrong with a host, a worker's GPU or the services it needs.
 
 Each check takes its inputs as arguments and returns a Finding, so tests can feed it versions and GPU
-lists where no GPU exists. Nothing here imports CUDA, Django or Redis at import time: the worker runs
-these checks before its pool forks (ARCHITECTURE: no CUDA in a parent process).
+lists where no GPU exists. Nothing here starts CUDA or needs Django set up: the worker runs these
+checks before Django is set up and before its pool forks (docs/ARCHITECTURE.md: no CUDA in a parent
+process).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from workers import gpu
+from workers.cuda_probe import cuda_view
 from workers.gpu import PinningError
 
 NO_NVML = "no NVML on this host: GPU checks skipped"
@@ -190,8 +192,7 @@ def run_all(
 
 
 def _probe_cuda(visible: str) -> dict[str, Any]:
-    from workers.pinning import cuda_view  # a child process: this one stays free of CUDA
-
+    # cuda_view asks a child process: this one stays free of CUDA.
     before = os.environ.get("CUDA_VISIBLE_DEVICES")
     os.environ["CUDA_VISIBLE_DEVICES"] = visible
     try:
@@ -204,8 +205,6 @@ def _probe_cuda(visible: str) -> dict[str, Any]:
 
 
 def _host_cuda_findings() -> list[Finding]:
-    from workers.pinning import cuda_view
-
     seen = cuda_view()
     if "error" in seen:
         return [Finding(False, "CUDA", f"CUDA cannot start on this host: {seen['error']}")]

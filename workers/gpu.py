@@ -25,6 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from scheduler.dispatch.connections import as_text
+
 GPU_UUID_PREFIX = "GPU-"
 CPU_UUID_PREFIX = "CPU-"
 
@@ -43,11 +45,6 @@ class GpuIdentity:
 
     def __str__(self) -> str:
         return f"{self.index} {self.uuid} ({self.name})"
-
-
-def as_text(value: Any) -> str:
-    """NVML and Redis answer bytes or str depending on versions and options: always str."""
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def normalize_bus_id(s: str | bytes) -> str:

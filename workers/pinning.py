@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 
 from workers import doctor, gpu
+from workers.cuda_probe import cuda_view
 from workers.gpu import PinningError
 from workers.identity import WorkerIdentity
 
@@ -31,14 +29,6 @@ def pin_worker(visible: str | None, host: str) -> WorkerIdentity:
 def cpu_worker(host: str) -> WorkerIdentity:
     ident = gpu.cpu_identity(host, 0)
     return WorkerIdentity("cpu", host, ident.uuid, gpu.queue_name(host, ident.uuid), "CPU (NumPy)", "")
-
-
-def cuda_view() -> dict:
-    out = subprocess.run([sys.executable, "-m", "workers.cuda_probe"], capture_output=True, text=True, timeout=120)
-    try:
-        return json.loads(out.stdout.strip().splitlines()[-1])
-    except (IndexError, json.JSONDecodeError):
-        return {"error": (out.stderr or out.stdout).strip()[-500:] or f"probe exited {out.returncode}"}
 
 
 def _nvml():

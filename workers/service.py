@@ -5,15 +5,23 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from celery.signals import worker_ready, worker_shutdown
 from django.conf import settings
 
+from scheduler.dispatch.celery_app import app
+from scheduler.dispatch.connections import redis_client
+from scheduler.fleet import store as fleet
+from scheduler.fleet.snapshot import Snapshot
 from scheduler.jobs.models import Job, Status
-from workers import fleet, telemetry
-from workers.celery_app import app
-from workers.connections import redis_client
+from workers import (
+    gpu,
+    tasks,  # noqa: F401 (importing it registers the worker's task with the app)
+    telemetry,
+)
 from workers.identity import WorkerIdentity
 
 log = logging.getLogger(__name__)
@@ -23,7 +31,7 @@ _publisher: list[telemetry.Publisher] = []
 def run(ident: WorkerIdentity, concurrency: int | None, loglevel: str) -> int:
     """Consume this GPU's queue until stopped; prefork, so hard time limits can stop a CUDA call."""
     worker_ready.connect(lambda **_: _start_telemetry(ident), weak=False)
-    worker_shutdown.connect(lambda **_: [p.stop() for p in _publisher], weak=False)
+    worker_shutdown.connect(lambda **_: _stop_telemetry(), weak=False)
     app.worker_main(
         [
             "worker",
@@ -45,6 +53,11 @@ def run(ident: WorkerIdentity, concurrency: int | None, loglevel: str) -> int:
     return 0
 
 
+def _stop_telemetry() -> None:
+    for publisher in _publisher:
+        publisher.stop()
+
+
 def _start_telemetry(ident: WorkerIdentity) -> None:
     collect = _gpu_collector(ident) if ident.kind == "gpu" else _cpu_collector(ident)
     publisher = telemetry.Publisher(redis_client(), collect, settings.TELEMETRY_INTERVAL, settings.TELEMETRY_TTL)
@@ -53,13 +66,12 @@ def _start_telemetry(ident: WorkerIdentity) -> None:
     log.info("publishing telemetry of %s every %.1f s", ident, settings.TELEMETRY_INTERVAL)
 
 
-def _gpu_collector(ident: WorkerIdentity):
-    import pynvml
-
-    from workers import gpu
+def _gpu_collector(ident: WorkerIdentity) -> Callable[[], Snapshot]:
+    import pynvml  # only a GPU worker needs NVML loaded
 
     gpu_ident = next(g for g in gpu.list_gpus(pynvml) if g.uuid == ident.uuid)
-    return lambda: (
+    return lambda: _overridden(
+        ident,
         telemetry.snapshot(
             pynvml,
             gpu_ident,
@@ -68,31 +80,30 @@ def _gpu_collector(ident: WorkerIdentity):
             draining=ident.uuid in fleet.draining(redis_client()),
             our_pids=_our_pids(),
             now=time.time(),
-        )
-        | _overrides(ident)
+        ),
     )
 
 
-def _cpu_collector(ident: WorkerIdentity):
-    from workers import gpu
-
+def _cpu_collector(ident: WorkerIdentity) -> Callable[[], Snapshot]:
     cpu_ident = gpu.cpu_identity(ident.host, 0)
-    return lambda: (
+    return lambda: _overridden(
+        ident,
         telemetry.cpu_snapshot(
             cpu_ident,
             host=ident.host,
             running_job=_running_job(ident),
             draining=ident.uuid in fleet.draining(redis_client()),
             now=time.time(),
-        )
-        | _overrides(ident)
+        ),
     )
 
 
-def _overrides(ident: WorkerIdentity) -> dict:
-    """Staff's drain flag and a health mark set by failing jobs win over what NVML says."""
+def _overridden(ident: WorkerIdentity, snap: Snapshot) -> Snapshot:
+    """A health mark set by failing jobs wins over what NVML says; the queue is the one this worker serves."""
     reason = fleet.unhealthy(redis_client()).get(ident.uuid)
-    return {"queue": ident.queue, **({"healthy": False, "health_reason": reason} if reason else {})}
+    if reason:
+        return replace(snap, queue=ident.queue, healthy=False, health_reason=reason)
+    return replace(snap, queue=ident.queue)
 
 
 def _running_job(ident: WorkerIdentity) -> int | None:

@@ -10,12 +10,13 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from gpu_tasks import runtime
 from gpu_tasks.registry import get_kind
+from scheduler.dispatch import lease
+from scheduler.dispatch.celery_app import RUN_JOB, app
+from scheduler.dispatch.connections import redis_client
 from scheduler.jobs import lifecycle
 from scheduler.jobs.models import Job, Status
-from scheduler.jobs.release import RUN_JOB, nudge
-from workers import command_runner, containers, identity, lease, pool, results
-from workers.celery_app import app
-from workers.connections import redis_client
+from scheduler.jobs.release import nudge
+from workers import command_runner, containers, heartbeat, identity, pool, results
 from workers.persist import persist
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ def run_job(job_id: int) -> None:
         persist(_recover_redelivery, job_id)
         return
     job, token = claimed
-    with lease.Heartbeat(r, job_id, token, identity.current().host):
+    with heartbeat.Heartbeat(r, job_id, token, identity.current().host):
         runs_in = get_kind(job.kind).runs_in
         outcome = execute(job) if runs_in == "array" else in_container(job, token, RUNNERS[runs_in])
     recorded = persist(
@@ -124,6 +125,6 @@ def _recover_redelivery(job_id: int) -> None:
     if job is None:
         return
     entry = lease.holder(redis_client(), job_id)
-    if entry is None or not lease.alive_on_this_host(entry, identity.current().host):
+    if entry is None or not heartbeat.alive_on_this_host(entry, identity.current().host):
         lifecycle.requeue(job_id, "its worker process died during the attempt")
         nudge()

@@ -12,10 +12,12 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from workers import fleet
+from scheduler.fleet import store as fleet
+from scheduler.fleet.snapshot import Snapshot
 from workers.gpu import GpuIdentity, as_text, queue_name
 
 log = logging.getLogger(__name__)
@@ -30,23 +32,23 @@ def snapshot(
     draining: bool,
     our_pids: set[int],
     now: float,
-) -> dict:
-    """One JSON-able reading of a GPU: memory (ours vs foreign), load, health, draining, processes."""
+) -> Snapshot:
+    """One reading of a GPU: memory (ours vs foreign), load, health, draining, processes."""
     handle = nvml.nvmlDeviceGetHandleByUUID(identity.uuid)
     memory = nvml.nvmlDeviceGetMemoryInfo(handle)
     processes = _processes(nvml, handle)
     foreign = sum(p["memory"] for p in processes if p["pid"] not in our_pids)
-    return {
+    return Snapshot(
         **_header(identity, host, "gpu", running_job, draining, now),
-        "memory_total": int(memory.total),
-        "memory_used": int(memory.used),
-        "memory_free": int(memory.free),
-        "memory_foreign": foreign,
-        "memory_usable": int(memory.total) - foreign,
+        memory_total=int(memory.total),
+        memory_used=int(memory.used),
+        memory_free=int(memory.free),
+        memory_foreign=foreign,
+        memory_usable=int(memory.total) - foreign,
         **_load(nvml, handle),
         **_health(nvml, handle),
-        "processes": processes,
-    }
+        processes=tuple(processes),
+    )
 
 
 def _header(identity: GpuIdentity, host: str, kind: str, running_job: int | None, draining: bool, now: float) -> dict:
@@ -103,25 +105,19 @@ def unless_unsupported(nvml: Any, fn: Callable[..., Any], *args: Any) -> Any:
         return None
 
 
-def cpu_snapshot(identity: GpuIdentity, *, host: str, running_job: int | None, draining: bool, now: float) -> dict:
-    """The same keys for the CPU fallback worker: memory from /proc/meminfo, load average as utilization."""
+def cpu_snapshot(identity: GpuIdentity, *, host: str, running_job: int | None, draining: bool, now: float) -> Snapshot:
+    """The same reading for the CPU fallback worker: memory from /proc/meminfo, load average as utilization."""
     total, available = _meminfo()
-    return {
+    return Snapshot(
         **_header(identity, host, "cpu", running_job, draining, now),
         # As on a GPU, usable is total minus what others hold; on a CPU we cannot tell ours from theirs.
-        "memory_total": total,
-        "memory_used": total - available,
-        "memory_free": available,
-        "memory_foreign": 0,
-        "memory_usable": total,
-        "utilization": min(100.0, 100.0 * os.getloadavg()[0] / (os.cpu_count() or 1)),
-        "temperature": None,
-        "power_w": None,
-        "healthy": True,
-        "health_reason": "",
-        "processes": [],
-        "note": "no NVML: CPU worker",
-    }
+        memory_total=total,
+        memory_used=total - available,
+        memory_free=available,
+        memory_usable=total,
+        utilization=min(100.0, 100.0 * os.getloadavg()[0] / (os.cpu_count() or 1)),
+        note="no NVML: CPU worker",
+    )
 
 
 def _meminfo(path: Path = Path("/proc/meminfo")) -> tuple[int, int]:
@@ -137,10 +133,10 @@ class Publisher(threading.Thread):
     published as unhealthy with the error as its reason, so routing avoids the GPU and staff see why.
     """
 
-    def __init__(self, redis_client: Any, collect: Callable[[], dict], interval: float, ttl: float) -> None:
+    def __init__(self, redis_client: Any, collect: Callable[[], Snapshot], interval: float, ttl: float) -> None:
         super().__init__(name="gpuq-telemetry", daemon=True)
         self.redis, self.collect, self.interval, self.ttl = redis_client, collect, interval, ttl
-        self.last: dict | None = None
+        self.last: Snapshot | None = None
         self._stopped = threading.Event()
 
     def run(self) -> None:
@@ -155,16 +151,18 @@ class Publisher(threading.Thread):
         try:
             fleet.publish(self.redis, snap, self.ttl)
         except Exception:  # Redis restarting: the next interval tries again
-            log.exception("could not publish telemetry of %s", snap.get("queue"))
+            log.exception("could not publish telemetry of %s", snap.queue)
 
-    def _collect(self) -> dict | None:
+    def _collect(self) -> Snapshot | None:
         try:
             self.last = self.collect()
             return self.last
         except Exception as exc:
             log.exception("telemetry collection failed")
             reason = f"telemetry failed: {type(exc).__name__}: {as_text(exc)}"
-            return self.last and {**self.last, "healthy": False, "health_reason": reason, "last_seen": time.time()}
+            if self.last is None:
+                return None
+            return replace(self.last, healthy=False, health_reason=reason, last_seen=time.time())
 
     def stop(self, timeout: float | None = None) -> None:
         self._stopped.set()

@@ -161,6 +161,13 @@ class ParamSchemaSerializer(serializers.Serializer):
     schema = serializers.DictField()
 
 
+class SnapshotField(serializers.DictField):
+    """A GPU's live Snapshot (scheduler/fleet/snapshot.py), as the JSON its worker published."""
+
+    def to_representation(self, value):
+        return value.to_dict()
+
+
 class GpuSerializer(serializers.Serializer):
     uuid = serializers.CharField()
     host = serializers.CharField()
@@ -172,7 +179,7 @@ class GpuSerializer(serializers.Serializer):
     drain_reason = serializers.CharField(allow_blank=True)
     queued = serializers.IntegerField()
     running_job = serializers.IntegerField(allow_null=True)
-    snapshot = serializers.DictField(allow_null=True)
+    snapshot = SnapshotField(allow_null=True)
 
 
 class HistoryPointSerializer(serializers.Serializer):

@@ -127,7 +127,7 @@ def kinds(request):
 @extend_schema(responses={200: s.GpuSerializer(many=True)})
 @api_view(["GET"])
 def gpus(request):
-    return Response(control.fleet_view())
+    return Response(s.GpuSerializer(control.fleet_view(), many=True).data)
 
 
 @extend_schema(responses={200: s.HistoryPointSerializer(many=True)})
@@ -149,14 +149,14 @@ def job_counts(request):
 @permission_classes([IsAdminUser])
 def drain_gpu(request, uuid: str):
     reason = _valid(s.DrainSerializer, request.data)["reason"]
-    return Response(control.drain(uuid, reason))
+    return Response(s.GpuSerializer(control.drain(uuid, reason)).data)
 
 
 @extend_schema(request=None, responses={200: s.GpuSerializer})
 @api_view(["POST"])
 @permission_classes([IsAdminUser])
 def resume_gpu(request, uuid: str):
-    return Response(control.resume(uuid))
+    return Response(s.GpuSerializer(control.resume(uuid)).data)
 
 
 class StaffWrites(BasePermission):

@@ -5,10 +5,13 @@ from __future__ import annotations
 from django.db.models import Count
 
 from gpu_tasks.registry import get_kind
+from scheduler.dispatch import celery_app
+from scheduler.dispatch.connections import redis_client
+from scheduler.fleet import store as fleet
+from scheduler.fleet.snapshot import Snapshot
 from scheduler.jobs import lifecycle
 from scheduler.jobs.models import HELD, Job, Status
-from workers import fleet
-from workers.connections import redis_client
+from scheduler.jobs.release import release
 
 
 def cancel(job: Job, by: str) -> bool:
@@ -16,23 +19,16 @@ def cancel(job: Job, by: str) -> bool:
     was_running = job.status in HELD
     cancelled = lifecycle.cancel(job, by)
     if cancelled and was_running:
-        from scheduler.jobs.release import task_id
-        from workers.celery_app import app
-
-        if get_kind(job.kind).runs_in != "array":
-            # Its worker sees the cancellation within a second and stops the container or the process's
-            # session: killing the worker's process instead would leave them running.
-            app.control.revoke(task_id(job.id))
-        else:
-            # SIGKILL: a job inside a CUDA call does not see SIGTERM until the call returns.
-            app.control.revoke(task_id(job.id), terminate=True, signal="SIGKILL")
+        # A container's or a process's worker sees the cancellation within a second and stops it: killing
+        # the worker's process instead would leave the container, or the process's session, running.
+        celery_app.revoke(job.id, kill=get_kind(job.kind).runs_in == "array")
     return cancelled
 
 
 def fleet_view() -> list[dict]:
     """Every GPU the fleet has seen, with its live snapshot (None when silent), queue and running job."""
     r = redis_client()
-    live = {snap["uuid"]: snap for snap in fleet.live_snapshots(r)}
+    live = {snap.uuid: snap for snap in fleet.live_snapshots(r)}
     drained = fleet.draining(r)
     held = dict(
         Job.objects.filter(status=Status.QUEUED).values("queue").annotate(n=Count("id")).values_list("queue", "n")
@@ -41,7 +37,7 @@ def fleet_view() -> list[dict]:
     return [_gpu_row(known, live.get(known["uuid"]), drained, held, running) for known in fleet.known_gpus(r)]
 
 
-def _gpu_row(known: dict, snap: dict | None, drained: dict, held: dict, running: dict) -> dict:
+def _gpu_row(known: dict, snap: Snapshot | None, drained: dict, held: dict, running: dict) -> dict:
     queue = known.get("queue", "")
     return {
         "uuid": known["uuid"],
@@ -80,17 +76,17 @@ def resume(uuid: str) -> dict:
     _known(uuid)
     fleet.set_draining(r, uuid, False)
     fleet.clear_unhealthy(r, uuid)
-    from scheduler.jobs.release import release
-
     release()
     return _row(uuid)
 
 
-def _known(uuid: str) -> None:
-    from rest_framework.exceptions import NotFound
+class UnknownGpu(LookupError):
+    """A GPU the fleet has never seen; answered 404 (scheduler/api/errors.py, scheduler/web/views.py)."""
 
+
+def _known(uuid: str) -> None:
     if not any(g["uuid"] == uuid for g in fleet.known_gpus(redis_client())):
-        raise NotFound(f"no GPU {uuid} in the fleet")
+        raise UnknownGpu(f"no GPU {uuid} in the fleet")
 
 
 def _row(uuid: str) -> dict:

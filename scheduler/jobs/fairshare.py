@@ -13,7 +13,9 @@ from collections.abc import Iterable, Sequence
 
 import redis
 
-USAGE_KEY = "gpuq:usage"
+from scheduler.dispatch import keys
+
+USAGE_KEY = keys.USAGE
 HALF_LIFE_S = 3600.0
 
 

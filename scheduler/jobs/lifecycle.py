@@ -13,7 +13,10 @@ from django.db import transaction
 from django.db.models import Case, CharField, Q, Value, When
 from django.utils import timezone
 
+from scheduler.dispatch.connections import redis_client
+from scheduler.jobs.fairshare import charge
 from scheduler.jobs.models import FINAL, HELD, Job, JobEvent, Status
+from scheduler.metrics import observe
 
 
 def record(job_id: int, message: str, status: str = "") -> None:
@@ -103,10 +106,6 @@ def finish(
 
 def _charge(job: Job, finished_at) -> None:
     """Count a finished attempt's GPU time: the owner's fair share, and the metrics."""
-    from scheduler.jobs.fairshare import charge
-    from scheduler.metrics import observe
-    from workers.connections import redis_client
-
     r = redis_client()
     gpu_seconds = (finished_at - job.started_at).total_seconds()
     with r.pipeline(transaction=False) as pipe:

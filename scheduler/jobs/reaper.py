@@ -12,10 +12,12 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from scheduler.dispatch import lease
+from scheduler.dispatch.connections import redis_client
+from scheduler.fleet import store as fleet
 from scheduler.jobs import lifecycle
 from scheduler.jobs.models import HELD, Job, Status
-from workers import fleet, lease
-from workers.connections import redis_client
+from scheduler.jobs.release import resend
 
 RESEND_AFTER_S = 15.0
 
@@ -28,7 +30,7 @@ class Reaper:
 
     def run(self) -> int:
         r = redis_client()
-        live = {s["queue"] for s in fleet.live_snapshots(r)}
+        live = {s.queue for s in fleet.live_snapshots(r)}
         return self.requeue_dead_gpus(live) + reap_lost_attempts(r) + resend_lost_messages(live)
 
     def requeue_dead_gpus(self, live: set[str]) -> int:
@@ -64,8 +66,6 @@ def reap_lost_attempts(r) -> int:
 def resend_lost_messages(live: set[str]) -> int:
     """Released jobs that nobody started for a while on a live, idle GPU: Redis may have lost the
     message (a restart without AOF); send it again: a duplicate is dropped by the claim."""
-    from scheduler.jobs.release import resend
-
     stale = timezone.now() - timedelta(seconds=RESEND_AFTER_S)
     busy = set(Job.objects.filter(status=Status.RUNNING).values_list("queue", flat=True))
     sent = 0

@@ -11,21 +11,23 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
+from dataclasses import replace
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, Sum
 
+from scheduler.dispatch import celery_app, keys
+from scheduler.dispatch.connections import redis_client
+from scheduler.fleet import store as fleet
+from scheduler.fleet.router import Decision, GpuState, JobDemand, route
+from scheduler.fleet.router import room as router_room
+from scheduler.fleet.snapshot import Snapshot
 from scheduler.jobs import fairshare, lifecycle
 from scheduler.jobs.models import HELD, Job, Quota, Status
-from workers import fleet
-from workers.connections import redis_client
-from workers.router import Decision, GpuState, JobDemand, route
-from workers.router import room as router_room
 
 log = logging.getLogger(__name__)
 RELEASE_LOCK_ID = 0x6770_7571  # "gpuq"
-RUN_JOB = "gpuq.run_job"  # the worker's task (workers/tasks.py)
 
 
 def release() -> int:
@@ -50,7 +52,7 @@ def release() -> int:
             policy=settings.ROUTER_POLICY,
             stale_after=settings.GPU_STALE_AFTER,
         )
-        return _apply(jobs, decisions, {s["queue"]: s["uuid"] for s in snaps})
+        return _apply(jobs, decisions, {s.queue: s.uuid for s in snaps})
 
 
 def release_soon() -> None:
@@ -63,8 +65,8 @@ def release_soon() -> None:
 
 
 # The releaser loop says it is alive here each round; a finished job's worker then only wakes it.
-ALIVE_KEY = "gpuq:releaser:alive"
-WAKE_KEY = "gpuq:releaser:wake"
+ALIVE_KEY = keys.RELEASER_ALIVE
+WAKE_KEY = keys.RELEASER_WAKE
 
 
 def nudge() -> None:
@@ -90,16 +92,11 @@ def wait_for_wake(r, seconds: float) -> None:
         r.delete(WAKE_KEY)
 
 
-def _with_overrides(r, snaps: list[dict]) -> list[dict]:
+def _with_overrides(r, snaps: list[Snapshot]) -> list[Snapshot]:
     """Staff's drain and a health mark take effect now, not at the worker's next snapshot."""
     drained, sick = fleet.draining(r), fleet.unhealthy(r)
     return [
-        {
-            **s,
-            "draining": s.get("draining") or s["uuid"] in drained,
-            "healthy": s.get("healthy", True) and s["uuid"] not in sick,
-        }
-        for s in snaps
+        replace(s, draining=s.draining or s.uuid in drained, healthy=s.healthy and s.uuid not in sick) for s in snaps
     ]
 
 
@@ -114,17 +111,17 @@ def _serialise() -> None:
     # SQLite: settings open every transaction IMMEDIATE, which takes the database's write lock.
 
 
-def _with_holdings(snaps: list[dict]) -> list[tuple[dict, dict]]:
+def _with_holdings(snaps: list[Snapshot]) -> list[tuple[Snapshot, dict]]:
     rows = (
-        Job.objects.filter(status__in=HELD, queue__in=[s["queue"] for s in snaps])
+        Job.objects.filter(status__in=HELD, queue__in=[s.queue for s in snaps])
         .values("queue")
         .annotate(n=Count("id"), work=Sum("work_estimate"), memory=Sum("memory_estimate"))
     )
     held = {row["queue"]: row for row in rows}
-    return [(s, held.get(s["queue"], {})) for s in snaps]
+    return [(s, held.get(s.queue, {})) for s in snaps]
 
 
-def _gpu_state(snap: dict, held: dict) -> GpuState:
+def _gpu_state(snap: Snapshot, held: dict) -> GpuState:
     return fleet.to_gpu_state(
         snap,
         slots=settings.GPU_SLOTS,
@@ -198,47 +195,17 @@ def _apply(jobs: list[Job], decisions: list[Decision], uuids: dict[str, str]) ->
         for job_id in lifecycle.mark_queued(queue, uuids.get(queue, ""), reasons)
     ]
     # Messages go out once the release is committed, in the order the router placed the jobs.
-    transaction.on_commit(lambda: [_send(by_id[job_id], queue) for queue, job_id in released])
+    transaction.on_commit(lambda: _send_all(released, by_id))
     for reason, ids in waiting_reasons.items():
         Job.objects.filter(id__in=ids, status=Status.WAITING).update(wait_reason=reason)
     return len(released)
 
 
-def _send(job: Job, queue: str) -> None:
-    from workers.celery_app import app
-
-    # By name: importing the task module would load the job kinds, NumPy and the Docker SDK into every
-    # web process, on its first submission (the p99 tail of dispatch was those first submissions).
-    # The hard limit stops a CUDA call that the soft limit cannot interrupt (ARCHITECTURE).
-    app.send_task(
-        RUN_JOB,
-        args=[job.id],
-        queue=queue,
-        task_id=task_id(job.id),
-        soft_time_limit=job.time_limit,
-        time_limit=job.time_limit + 15,
-    )
-
-
-def warm_up_sender() -> None:
-    """Load Celery's message machinery and connect its producer when a web process starts: done on a
-    process's first submission instead, it took 65 ms (130 ms under load), the whole p99 of dispatch."""
-    from workers.celery_app import app
-
-    try:
-        app.backend, app.amqp.router  # noqa: B018 (each is loaded on its first access)
-        app.amqp.as_task_v2("warm-up", RUN_JOB, args=[0])
-        with app.producer_or_acquire() as producer:
-            producer.connection.ensure_connection(max_retries=1)
-    except Exception as exc:  # Redis not up yet: the first submission connects instead
-        log.warning("could not connect to the broker at start (%s); the first submission will", exc)
-
-
-def task_id(job_id: int) -> str:
-    """Celery's task id for a job: one per job, so a cancel can revoke it wherever it is."""
-    return f"job-{job_id}"
+def _send_all(released: list[tuple[str, int]], by_id: dict[int, Job]) -> None:
+    for queue, job_id in released:
+        celery_app.send_job(job_id, queue, by_id[job_id].time_limit)
 
 
 def resend(job: Job) -> None:
     """Send a released job's message again (Redis lost it); a duplicate is dropped by the claim."""
-    _send(job, job.queue)
+    celery_app.send_job(job.id, job.queue, job.time_limit)

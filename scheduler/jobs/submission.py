@@ -13,13 +13,13 @@ from django.db import transaction
 from gpu_tasks.base import Estimate, ParamError, UnknownKind
 from gpu_tasks.params import validate
 from gpu_tasks.registry import get_kind
+from scheduler.dispatch.connections import redis_client
+from scheduler.fleet import store as fleet
+from scheduler.fleet.router import fits_fleet
 from scheduler.jobs import commands, lifecycle, limits
 from scheduler.jobs.errors import SubmissionError
 from scheduler.jobs.models import FINAL, ContainerImage, Job, JobArray, Quota
 from scheduler.jobs.release import release_soon
-from workers import fleet
-from workers.connections import redis_client
-from workers.router import fits_fleet
 
 
 @dataclass

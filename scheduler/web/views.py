@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect, render
 
 from gpu_tasks.registry import KINDS
@@ -143,10 +143,13 @@ def gpu_page(request: HttpRequest) -> HttpResponse:
         if not request.user.is_staff:
             return HttpResponseForbidden("only staff drain and resume GPUs")
         uuid = request.POST.get("uuid", "")
-        if "drain" in request.POST:
-            control.drain(uuid, f"drained by {request.user.username}")
-        else:
-            control.resume(uuid)
+        try:
+            if "drain" in request.POST:
+                control.drain(uuid, f"drained by {request.user.username}")
+            else:
+                control.resume(uuid)
+        except control.UnknownGpu as exc:
+            raise Http404(str(exc)) from None
         return redirect("gpus")
     counts = control.counts(visible_jobs(request.user))["counts"]
     return render(request, "web/gpus.html", {"gpus": control.fleet_view(), "counts": counts})

@@ -9,10 +9,10 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
+from scheduler.dispatch.connections import redis_client
 from scheduler.jobs import outputs
 from scheduler.jobs.reaper import Reaper
 from scheduler.jobs.release import release, wait_for_wake
-from workers.connections import redis_client
 
 log = logging.getLogger(__name__)
 OUTPUTS_SWEEP_EVERY = 600.0  # seconds; outputs expire after days (OUTPUT_KEEP_DAYS), so this is plenty

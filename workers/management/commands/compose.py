@@ -7,8 +7,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from scheduler.ops import composegen
-from workers import doctor, gpu
+from workers import composegen, doctor, gpu
 from workers.gpu import PinningError
 
 NO_NVML = (

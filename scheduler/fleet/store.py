@@ -1,12 +1,7 @@
 """The fleet in Redis: live GPU snapshots, every GPU ever seen, short histories, drain and health flags.
 
-All of this module's Redis keys are built here:
-
-    gpuq:gpu:<uuid>     string, the live snapshot (JSON), expires after the publisher's TTL
-    gpuq:gpus           hash uuid -> static facts (JSON: uuid, name, host, queue, memory_total, kind), no TTL
-    gpuq:hist:<uuid>    list of history points (JSON: t, memory_used, utilization, temperature), capped
-    gpuq:draining       hash uuid -> reason, set by staff
-    gpuq:unhealthy      hash uuid -> reason, set by the task code when a GPU keeps failing jobs
+The keys are named in scheduler/dispatch/keys.py. A GPU's static facts are STATIC_FIELDS of its
+snapshot; a history point is its time `t` and HISTORY_FIELDS.
 """
 
 from __future__ import annotations
@@ -14,13 +9,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from workers.gpu import as_text
-from workers.router import GpuState
+from scheduler.dispatch import keys
+from scheduler.dispatch.connections import as_text
+from scheduler.fleet.router import GpuState
+from scheduler.fleet.snapshot import Snapshot
 
-PREFIX = "gpuq:"
-KNOWN = f"{PREFIX}gpus"
-DRAINING = f"{PREFIX}draining"
-UNHEALTHY = f"{PREFIX}unhealthy"
+KNOWN = keys.KNOWN_GPUS
+DRAINING = keys.DRAINING
+UNHEALTHY = keys.UNHEALTHY
 HISTORY_POINTS = 600  # ten minutes at one snapshot a second: enough for the GPU page's charts
 STATIC_FIELDS = ("uuid", "name", "host", "queue", "memory_total", "kind")
 HISTORY_FIELDS = ("memory_used", "utilization", "temperature")
@@ -28,23 +24,15 @@ HISTORY_FIELDS = ("memory_used", "utilization", "temperature")
 Redis = Any  # a redis.Redis client, with or without decode_responses
 
 
-def live_key(uuid: str) -> str:
-    return f"{PREFIX}gpu:{uuid}"
-
-
-def history_key(uuid: str) -> str:
-    return f"{PREFIX}hist:{uuid}"
-
-
-def publish(r: Redis, snap: dict, ttl: float) -> None:
+def publish(r: Redis, snap: Snapshot, ttl: float) -> None:
     """Store one snapshot for `ttl` seconds, remember the GPU, and append a history point."""
-    uuid = snap["uuid"]
-    point = {"t": snap.get("last_seen"), **{k: snap.get(k) for k in HISTORY_FIELDS}}
+    uuid, data = snap.uuid, snap.to_dict()
+    point = {"t": snap.last_seen, **{k: data[k] for k in HISTORY_FIELDS}}
     pipe = r.pipeline(transaction=False)
-    pipe.set(live_key(uuid), json.dumps(snap), px=max(1, round(ttl * 1000)))
-    pipe.hset(KNOWN, uuid, json.dumps({k: snap.get(k) for k in STATIC_FIELDS}))
-    pipe.rpush(history_key(uuid), json.dumps(point))
-    pipe.ltrim(history_key(uuid), -HISTORY_POINTS, -1)
+    pipe.set(keys.live_gpu(uuid), json.dumps(data), px=max(1, round(ttl * 1000)))
+    pipe.hset(KNOWN, uuid, json.dumps({k: data[k] for k in STATIC_FIELDS}))
+    pipe.rpush(keys.gpu_history(uuid), json.dumps(point))
+    pipe.ltrim(keys.gpu_history(uuid), -HISTORY_POINTS, -1)
     pipe.execute()
 
 
@@ -53,12 +41,13 @@ def known_gpus(r: Redis) -> list[dict]:
     return _ordered(json.loads(raw) for raw in r.hgetall(KNOWN).values())
 
 
-def live_snapshots(r: Redis) -> list[dict]:
+def live_snapshots(r: Redis) -> list[Snapshot]:
     """The snapshots of GPUs whose worker published within its TTL, by host then queue."""
     uuids = [as_text(u) for u in r.hkeys(KNOWN)]
     if not uuids:
         return []
-    return _ordered(json.loads(raw) for raw in r.mget([live_key(u) for u in uuids]) if raw is not None)
+    snaps = [Snapshot.from_json(raw) for raw in r.mget([keys.live_gpu(u) for u in uuids]) if raw is not None]
+    return sorted(snaps, key=lambda s: (s.host, s.queue, s.uuid))
 
 
 def _ordered(gpus: Any) -> list[dict]:
@@ -67,7 +56,7 @@ def _ordered(gpus: Any) -> list[dict]:
 
 def history(r: Redis, uuid: str) -> list[dict]:
     """The GPU's recent points, oldest first."""
-    return [json.loads(raw) for raw in r.lrange(history_key(uuid), 0, -1)]
+    return [json.loads(raw) for raw in r.lrange(keys.gpu_history(uuid), 0, -1)]
 
 
 def largest_gpu_memory(r: Redis) -> int | None:
@@ -111,7 +100,7 @@ def _flags(r: Redis, key: str) -> dict[str, str]:
 
 
 def to_gpu_state(
-    snap: dict,
+    snap: Snapshot,
     *,
     slots: int,
     concurrency: int,
@@ -123,15 +112,15 @@ def to_gpu_state(
 ) -> GpuState:
     """The router's view of one snapshot plus what the database says the GPU holds."""
     return GpuState(
-        queue=snap["queue"],
-        uuid=snap["uuid"],
-        host=snap["host"],
-        memory_total=int(snap["memory_total"]),
-        memory_usable=int(snap["memory_usable"]),
-        utilization=float(snap.get("utilization") or 0.0),
-        healthy=bool(snap.get("healthy", True)),
-        draining=bool(snap.get("draining")),
-        last_seen=float(snap["last_seen"]),
+        queue=snap.queue,
+        uuid=snap.uuid,
+        host=snap.host,
+        memory_total=int(snap.memory_total),
+        memory_usable=int(snap.memory_usable),
+        utilization=float(snap.utilization or 0.0),
+        healthy=snap.healthy,
+        draining=snap.draining,
+        last_seen=float(snap.last_seen),
         slots=slots,
         concurrency=concurrency,
         held_jobs=held_jobs,

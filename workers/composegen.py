@@ -288,7 +288,7 @@ def flower_service(app: dict, env: dict) -> dict[str, Any]:
     return {
         "<<": app,
         "environment": {"<<": env, "FLOWER_BASIC_AUTH": auth},
-        "command": ["celery", "-A", "workers.celery_app", "flower", "--url_prefix=flower", "--port=5555"],
+        "command": ["celery", "-A", "scheduler.dispatch.celery_app", "flower", "--url_prefix=flower", "--port=5555"],
         "healthcheck": _health("flower"),
         "depends_on": _after(redis="service_healthy"),
     }

@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
-import shlex
 import shutil
+import signal
 import sys
-import time
+import threading
 from pathlib import Path
 from urllib.parse import urlparse
 
-import redis
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
-from honcho.manager import Manager
 from rest_framework.authtoken.models import Token
 
 from cli.client import CONFIG_PATH
+from workers import launch
+
+REDIS_START_S = 15
 
 
 class Command(BaseCommand):
@@ -31,26 +33,26 @@ class Command(BaseCommand):
         parser.add_argument("--user", default="local")
 
     def handle(self, *args, port: int, flower_port: int, user: str, **options) -> None:
-        manager = Manager()
-        py = shlex.quote(sys.executable)
-        if not _redis_up():
-            manager.add_process("redis", _redis_command())
-            _wait_for(_redis_up, "Redis")
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        redis_proc = None if launch.redis_pings(settings.REDIS_URL) else _start_redis()
         call_command("migrate", verbosity=0, interactive=False)
         name, password, token = _local_user(user)
         _write_cli_config(f"http://127.0.0.1:{port}", token)
-        manager.add_process("web", f"{py} manage.py runserver --noreload 127.0.0.1:{port}")
-        manager.add_process("releaser", f"{py} manage.py releaser")
-        for label, flag in _workers():
-            manager.add_process(label, f"{py} -m workers {flag}")
-        manager.add_process(
-            "flower",
-            f"{py} -m celery -A workers.celery_app flower --port={flower_port} "
-            f"--address=127.0.0.1 --basic-auth={name}:{password}",
+        workers = launch.gpu_workers() or {"cpu(no-GPU)": ["--cpu"]}
+        system = launch.LocalSystem(
+            launch.environment(os.environ), workers, web=launch.runserver(port), web_port=port, log_dir=None
         )
+        system.add("flower", launch.flower(flower_port, "--address=127.0.0.1", f"--basic-auth={name}:{password}"))
+        if redis_proc:
+            system.extra.append(redis_proc)
         self._banner(port, flower_port, name, password, token)
-        manager.loop()
-        sys.exit(manager.returncode)
+        try:
+            code = system.supervise(stop)
+        finally:
+            system.stop()
+        sys.exit(code)
 
     def _banner(self, port: int, flower_port: int, name: str, password: str, token: str) -> None:
         self.stdout.write(
@@ -65,34 +67,24 @@ class Command(BaseCommand):
         )
 
 
-def _redis_up() -> bool:
-    try:
-        return bool(redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1).ping())
-    except redis.RedisError:
-        return False
-
-
-def _redis_command() -> str:
+def _start_redis() -> launch.Proc:
     if not shutil.which("redis-server"):
         raise CommandError(
             f"no Redis at {settings.REDIS_URL} and no redis-server to start: "
             "install it (apt-get install redis-server) or set REDIS_URL"
         )
-    url = urlparse(settings.REDIS_URL)
     data = Path(settings.VAR_DIR) / "redis"
     data.mkdir(parents=True, exist_ok=True)
-    return (
-        f"redis-server --bind 127.0.0.1 --port {url.port or 6379} --dir {shlex.quote(str(data))} "
-        "--appendonly yes --appendfsync everysec --save ''"
+    port = urlparse(settings.REDIS_URL).port or 6379
+    proc = launch.Proc(
+        "redis", launch.redis_server(port, data, durable=True), launch.environment(os.environ), log_dir=None
     )
-
-
-def _wait_for(check, what: str, seconds: float = 15) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            raise CommandError(f"{what} did not come up within {seconds:.0f} s")
-        time.sleep(0.2)
+    try:
+        launch.wait_until(lambda: launch.redis_pings(settings.REDIS_URL), REDIS_START_S, "Redis to come up")
+    except AssertionError as exc:
+        proc.stop()
+        raise CommandError(str(exc)) from None
+    return proc
 
 
 def _local_user(name: str) -> tuple[str, str, str]:
@@ -115,19 +107,3 @@ def _write_cli_config(url: str, token: str) -> None:
     CONFIG_PATH.parent.mkdir(parents=True, exist_ok=True)
     CONFIG_PATH.write_text(json.dumps({"url": url, "token": token}))
     CONFIG_PATH.chmod(0o600)
-
-
-def _workers() -> list[tuple[str, str]]:
-    """One worker per GPU that NVML finds, or one CPU worker, plainly labelled, where there is none."""
-    try:
-        import pynvml
-
-        from workers.gpu import list_gpus
-
-        pynvml.nvmlInit()
-        gpus = list_gpus(pynvml)
-    except Exception:
-        gpus = []
-    if not gpus:
-        return [("cpu-worker(no-GPU)", "--cpu")]
-    return [(f"gpu{g.index}-worker", f"--gpu {g.uuid}") for g in gpus]

@@ -1,9 +1,4 @@
-"""An attempt's lease in Redis: proof, renewed every few seconds, that the attempt is alive.
-
-The database's `Job.lease` decides which attempt may record a result; this Redis key tells the
-releaser whether that attempt still runs. A worker killed mid-job stops renewing it, the key
-expires, and the job goes back to waiting.
-"""
+"""Keeping an attempt's lease alive in Redis while its job runs (the reads are scheduler/dispatch/lease.py)."""
 
 from __future__ import annotations
 
@@ -14,17 +9,8 @@ import time
 
 import redis
 
-TTL_S = 10
-RENEW_S = 2
-
-
-def key(job_id: int) -> str:
-    return f"gpuq:lease:{job_id}"
-
-
-def holder(r: redis.Redis, job_id: int) -> dict | None:
-    raw = r.get(key(job_id))
-    return json.loads(raw) if raw else None
+from scheduler.dispatch import keys
+from scheduler.dispatch.lease import RENEW_S, TTL_S
 
 
 def alive_on_this_host(entry: dict, host: str) -> bool:
@@ -54,7 +40,7 @@ class Heartbeat:
         self.value = json.dumps({"token": token, "host": host, "pid": os.getpid()})
 
     def __enter__(self) -> Heartbeat:
-        self.r.set(key(self.job_id), self.value, ex=TTL_S)
+        self.r.set(keys.lease(self.job_id), self.value, ex=TTL_S)
         with Heartbeat._lock:
             Heartbeat._active[self.job_id] = (self.r, self.value)
             Heartbeat._ensure_renewer()
@@ -64,7 +50,7 @@ class Heartbeat:
         with Heartbeat._lock:
             Heartbeat._active.pop(self.job_id, None)
         try:
-            self.r.delete(key(self.job_id))
+            self.r.delete(keys.lease(self.job_id))
         except redis.RedisError:
             pass  # it expires by itself
 
@@ -86,6 +72,6 @@ class Heartbeat:
                 try:
                     # A lease that has just ended may be set once more here; it names a finished
                     # attempt, which the reaper ignores, and expires within TTL_S.
-                    r.set(key(job_id), value, ex=TTL_S)
+                    r.set(keys.lease(job_id), value, ex=TTL_S)
                 except redis.RedisError:
                     pass  # Redis restarting: renew on the next beat

@@ -1,0 +1,69 @@
+"""The Celery app, and what the scheduler sends through it. Its configuration is the CELERY_* names in
+scheduler/settings.py.
+
+The app knows the worker's task by name only (RUN_JOB): the task itself lives in workers/tasks.py,
+which only the worker process imports, so the web processes and the releaser never load the worker's
+modules (and the Docker SDK with them).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from celery import Celery
+
+log = logging.getLogger(__name__)
+
+# Celery installs its Django fixup (connection handling around tasks) only where this is set when the
+# app is made; `celery -A scheduler.dispatch.celery_app flower` comes in with nothing set.
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "scheduler.settings")
+
+RUN_JOB = "gpuq.run_job"  # the worker's one task (workers/tasks.py)
+HARD_LIMIT_GRACE_S = 15  # the hard limit stops a CUDA call that the soft limit cannot interrupt
+
+app = Celery("gpuq")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.task_default_queue = "gpuq.control"  # jobs never go here: each is sent to its GPU's queue
+# Celery's Django fixup closes the database connection before and after every task unless told to
+# reuse it: a new connection per job was 17% of a short job's worker time (py-spy, BENCHMARKS.md).
+# persist() keeps the connection healthy instead (CONN_MAX_AGE, health checks, reconnect on error).
+app.conf.CELERY_DB_REUSE_MAX = 10**9
+
+
+def task_id(job_id: int) -> str:
+    """Celery's task id for a job: one per job, so a cancel can revoke it wherever it is."""
+    return f"job-{job_id}"
+
+
+def send_job(job_id: int, queue: str, time_limit: int) -> None:
+    """Send a released job to its GPU's queue, with its soft and hard time limits (docs/ARCHITECTURE.md)."""
+    app.send_task(
+        RUN_JOB,
+        args=[job_id],
+        queue=queue,
+        task_id=task_id(job_id),
+        soft_time_limit=time_limit,
+        time_limit=time_limit + HARD_LIMIT_GRACE_S,
+    )
+
+
+def revoke(job_id: int, kill: bool) -> None:
+    """Stop a job's message wherever it is; `kill` also SIGKILLs the pool process running it."""
+    if kill:
+        # SIGKILL: a job inside a CUDA call does not see SIGTERM until the call returns.
+        app.control.revoke(task_id(job_id), terminate=True, signal="SIGKILL")
+    else:
+        app.control.revoke(task_id(job_id))
+
+
+def warm_up_sender() -> None:
+    """Load Celery's message machinery and connect its producer when a web process starts: done on a
+    process's first submission instead, it took 65 ms (130 ms under load), the whole p99 of dispatch."""
+    try:
+        app.backend, app.amqp.router  # noqa: B018 (each is loaded on its first access)
+        app.amqp.as_task_v2("warm-up", RUN_JOB, args=[0])
+        with app.producer_or_acquire() as producer:
+            producer.connection.ensure_connection(max_retries=1)
+    except Exception as exc:  # Redis not up yet: the first submission connects instead
+        log.warning("could not connect to the broker at start (%s); the first submission will", exc)

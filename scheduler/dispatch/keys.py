@@ -1,0 +1,43 @@
+"""Every Redis key the system uses, named in one place (as rq's job and queue keys are).
+
+    gpuq:gpu:<uuid>        string, a GPU's live snapshot (JSON), expires after its publisher's TTL
+    gpuq:gpus              hash uuid -> static facts of every GPU ever seen (JSON), no TTL
+    gpuq:hist:<uuid>       list of a GPU's history points (JSON), capped
+    gpuq:draining          hash uuid -> reason, set by staff
+    gpuq:unhealthy         hash uuid -> reason, set when a GPU keeps failing jobs
+    gpuq:lease:<job id>    string, the running attempt's lease (JSON: token, host, pid), renewed by its worker
+    gpuq:usage             hash user id -> [decayed GPU seconds, since], the fair share
+    gpuq:metrics:<name>    hash bucket -> count, a Prometheus histogram counted by whoever ends a job
+    gpuq:releaser:alive    string, set by the releaser loop each round (its expiry means no loop runs)
+    gpuq:releaser:wake     list, pushed by a finished job to wake the releaser loop
+
+Celery's own keys (queues named after GPUs, `_kombu.*`, `unacked*`) and the cache's (`gpuq-cache:*`)
+are named by Celery and Django; CACHE_PREFIX is given to Django here.
+"""
+
+from __future__ import annotations
+
+PREFIX = "gpuq:"
+KNOWN_GPUS = f"{PREFIX}gpus"
+DRAINING = f"{PREFIX}draining"
+UNHEALTHY = f"{PREFIX}unhealthy"
+USAGE = f"{PREFIX}usage"
+RELEASER_ALIVE = f"{PREFIX}releaser:alive"
+RELEASER_WAKE = f"{PREFIX}releaser:wake"
+CACHE_PREFIX = "gpuq-cache"
+
+
+def live_gpu(uuid: str) -> str:
+    return f"{PREFIX}gpu:{uuid}"
+
+
+def gpu_history(uuid: str) -> str:
+    return f"{PREFIX}hist:{uuid}"
+
+
+def lease(job_id: int) -> str:
+    return f"{PREFIX}lease:{job_id}"
+
+
+def histogram(name: str) -> str:
+    return f"{PREFIX}metrics:{name}"
