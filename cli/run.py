@@ -86,7 +86,7 @@ def upload(client: Client, root: Path, max_bytes: int, quiet: bool) -> str:
     if client.exists(f"/api/bundles/{packed.digest}/"):
         output.note(f"{root}: unchanged ({packed.files} files, {packed.digest[:12]}), not sent again", quiet)
     else:
-        client.call_raw("PUT", f"/api/bundles/{packed.digest}/", packed.data, "application/gzip")
+        client.call_raw("PUT", f"/api/bundles/{packed.digest}/", packed.data, "application/octet-stream")
         output.note(f"{root}: {packed.files} files sent ({len(packed.data) / 1024:,.1f} KiB)", quiet)
     return packed.digest
 

@@ -26,7 +26,7 @@ DIGEST = re.compile(r"[0-9a-f]{64}\Z")
 @extend_schema(methods=["GET"], responses={200: s.BundleSerializer})
 @extend_schema(
     methods=["PUT"],
-    request={"application/gzip": OpenApiTypes.BINARY},
+    request={"application/octet-stream": OpenApiTypes.BINARY},
     responses={201: s.BundleSerializer, 400: OpenApiTypes.OBJECT, 413: OpenApiTypes.OBJECT},
 )
 @api_view(["GET", "PUT"])
