@@ -7,10 +7,17 @@ carried out by the worker (`workers/command_runner.py`); here are only its param
 from __future__ import annotations
 
 import re
-from typing import Any
 
-from gpu_tasks.base import Estimate, JobKind, MiB, Param
-from gpu_tasks.container import EXPECTED_SECONDS, check_command, check_env, check_image, command_words
+from gpu_tasks.base import JobKind, Param
+from gpu_tasks.container import (
+    ENV,
+    GPU_MIB,
+    check_command,
+    check_image,
+    command_words,
+    estimate_container,
+    run_container,
+)
 
 DIGEST = re.compile(r"[0-9a-f]{64}\Z")
 MOUNT_NAME = re.compile(r"[-a-zA-Z0-9_]{1,40}\Z")
@@ -41,14 +48,6 @@ def _check_optional_image(image: str) -> str | None:
     return check_image(image) if image else None
 
 
-def estimate_command(*, gpu_mib: int, **_: Any) -> Estimate:
-    return Estimate(gpu_mib * MiB, EXPECTED_SECONDS)
-
-
-def run_command(xp, **params: Any) -> dict[str, Any]:
-    raise RuntimeError("a run job's command runs as a process or in a container, not on the array module")
-
-
 RUN = JobKind(
     name="run",
     title="Your own command",
@@ -58,19 +57,13 @@ RUN = JobKind(
             "bundle", str, "", help="sha256 of the uploaded working dir (submit-job run packs it)", check=_check_bundle
         ),
         Param("image", str, "", help="An allowlisted image; empty: the lab's default", check=_check_optional_image),
-        Param(
-            "env",
-            str,
-            "",
-            help='Environment as NAME=VALUE pairs, quoted as in a shell: A=1 B="two words"',
-            check=check_env,
-        ),
+        ENV,
         Param("mounts", str, "", help="Names of mounts staff declared, e.g. imagenet,scratch", check=_check_mounts),
-        Param("gpu_mib", int, 1024, 0, 1024 * 1024, help="GPU memory the job will use, in MiB (for routing)"),
+        GPU_MIB,
         Param("runner", str, "", choices=RUNNERS, help="local or container; empty: the deployment's choice"),
     ),
-    estimate=estimate_command,
-    run=run_command,
+    estimate=estimate_container,
+    run=run_container,
     description="Runs your command in your working dir on the GPU the job was routed to; "
     "what it writes under $GPUQ_OUTPUTS is kept with the job.",
     tags=("command",),

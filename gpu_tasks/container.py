@@ -61,12 +61,19 @@ check_command = _parses(command_words, 4096, "cannot be split into words: {}")
 check_env = _parses(environment, 16384)
 
 
+ENV = Param(
+    "env", str, "", help='Environment as NAME=VALUE pairs, quoted as in a shell: A=1 B="two words"', check=check_env
+)
+GPU_MIB = Param("gpu_mib", int, 1024, 0, 1024 * 1024, help="GPU memory the job will use, in MiB (for routing)")
+
+
 def estimate_container(*, gpu_mib: int, **_: Any) -> Estimate:
+    """A container's or a command's estimate: the memory it declares; its run time cannot be derived."""
     return Estimate(gpu_mib * MiB, EXPECTED_SECONDS)
 
 
 def run_container(xp, **params: Any) -> dict[str, Any]:
-    raise RuntimeError("a container job runs through the container engine, not on the array module")
+    raise RuntimeError("this job runs through its own runner (an engine, a process), not on the array module")
 
 
 CONTAINER = JobKind(
@@ -81,14 +88,8 @@ CONTAINER = JobKind(
             help="Command and arguments, quoted as in a shell; empty: the image's own",
             check=check_command,
         ),
-        Param(
-            "env",
-            str,
-            "",
-            help='Environment as NAME=VALUE pairs, quoted as in a shell: A=1 B="two words"',
-            check=check_env,
-        ),
-        Param("gpu_mib", int, 1024, 0, 1024 * 1024, help="GPU memory the container will use, in MiB (for routing)"),
+        ENV,
+        GPU_MIB,
     ),
     estimate=estimate_container,
     run=run_container,
