@@ -474,8 +474,8 @@ SIZES = {
 }
 
 
-# A container's needs are what its owner declares, not derived from a size.
-@pytest.mark.parametrize("name", [k for k in KINDS if k not in ("noop", "fault", "container")])
+# A container's or a command's needs are what its owner declares, not derived from a size.
+@pytest.mark.parametrize("name", [k for k in KINDS if k not in ("noop", "fault", "container", "run")])
 def test_estimates_grow_with_size(name):
     kind = get_kind(name)
     base = validate(kind, {})
