@@ -3,12 +3,14 @@
 A kind's `run(xp, **params)` is written once against the array module `xp` (CuPy on a GPU, NumPy
 elsewhere) and returns a small JSON-able summary, or an `Output` when it also hands back its result array
 (which the worker saves as a `.npy` file for download); the worker adds timing and GPU facts around it.
+A kind whose jobs run otherwise (an image in a container) names its `Runner` instead of a `run`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 MiB = 1024 * 1024
@@ -52,15 +54,36 @@ class Output:
     array: Any = None
 
 
+class Stop(StrEnum):
+    """How a running attempt is stopped when its job is cancelled."""
+
+    KILL = "kill"  # SIGKILL the pool process: a job inside a CUDA call does not see SIGTERM until it returns
+    WATCH = "watch"  # the runner watches its lease and stops its own child (killing the worker would orphan it)
+
+
+@dataclass(frozen=True)
+class Runner:
+    """How a kind's jobs run: the worker's runner of this `name` (workers/runners.py) executes them, a
+    cancellation stops them by `stop`, and where `allowlisted` names a parameter, its value must be on
+    the staff's allowlist for the job to be admitted."""
+
+    name: str
+    stop: Stop
+    allowlisted: str | None = None
+
+
+ARRAYS = Runner("arrays", Stop.KILL)  # `run(xp, **params)` on the worker's array module
+
+
 @dataclass(frozen=True)
 class JobKind:
     name: str
     title: str
     params: tuple[Param, ...]
     estimate: Callable[..., Estimate]  # estimate(**params)
-    run: Callable[..., dict[str, Any] | Output]  # run(xp, **params) -> summary, or Output with its array
+    # run(xp, **params) -> summary, or Output with its array; None where another runner runs the job
+    run: Callable[..., dict[str, Any] | Output] | None = None
     staff_only: bool = False
     description: str = ""
     tags: tuple[str, ...] = field(default_factory=tuple)
-    # "array": `run` computes on the worker's array module; "container": the worker runs an image instead.
-    runs_in: str = "array"
+    runner: Runner = ARRAYS

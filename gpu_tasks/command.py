@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from gpu_tasks.base import JobKind, Param
+from gpu_tasks.base import JobKind, Param, Runner, Stop
 from gpu_tasks.container import (
     ENV,
     GPU_MIB,
@@ -16,12 +16,14 @@ from gpu_tasks.container import (
     check_image,
     command_words,
     estimate_container,
-    run_container,
 )
 
 DIGEST = re.compile(r"[0-9a-f]{64}\Z")
 MOUNT_NAME = re.compile(r"[-a-zA-Z0-9_]{1,40}\Z")
 RUNNERS = ("", "local", "container")
+# The worker's command runner (workers/command_runner.py) runs it as a process or in a container and stops it
+# itself when cancelled; which image (when in a container) is checked against the allowlist at submission.
+COMMANDS = Runner("command", Stop.WATCH)
 
 
 def mount_names(text: str) -> list[str]:
@@ -63,11 +65,10 @@ RUN = JobKind(
         Param("runner", str, "", choices=RUNNERS, help="local or container; empty: the deployment's choice"),
     ),
     estimate=estimate_container,
-    run=run_container,
     description="Runs your command in your working dir on the GPU the job was routed to; "
     "what it writes under $GPUQ_OUTPUTS is kept with the job.",
     tags=("command",),
-    runs_in="command",
+    runner=COMMANDS,
 )
 
 KINDS = (RUN,)

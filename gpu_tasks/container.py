@@ -10,7 +10,7 @@ import re
 import shlex
 from typing import Any
 
-from gpu_tasks.base import Estimate, JobKind, MiB, Param
+from gpu_tasks.base import Estimate, JobKind, MiB, Param, Runner, Stop
 
 # Set by the worker to the GPU it gives the container; a user's value would point it at another GPU.
 RESERVED_ENV = ("CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES")
@@ -72,8 +72,8 @@ def estimate_container(*, gpu_mib: int, **_: Any) -> Estimate:
     return Estimate(gpu_mib * MiB, EXPECTED_SECONDS)
 
 
-def run_container(xp, **params: Any) -> dict[str, Any]:
-    raise RuntimeError("this job runs through its own runner (an engine, a process), not on the array module")
+# The worker's container runner (workers/containers.py) starts the image; the image must be allowlisted.
+CONTAINERS = Runner("container", Stop.WATCH, allowlisted="image")
 
 
 CONTAINER = JobKind(
@@ -92,10 +92,9 @@ CONTAINER = JobKind(
         GPU_MIB,
     ),
     estimate=estimate_container,
-    run=run_container,
     description="Runs an allowlisted image on the GPU the job was routed to; its output is the job's log.",
     tags=("container",),
-    runs_in="container",
+    runner=CONTAINERS,
 )
 
 KINDS = (CONTAINER,)

@@ -101,8 +101,10 @@ def execute(kind_name: str, params: dict[str, Any], xp: ModuleType) -> dict[str,
 
 def produce(kind_name: str, params: dict[str, Any], xp: ModuleType) -> Output:
     """`execute`, keeping the kind's result array (None where it has none) for the worker to save."""
-    kind = get_kind(kind_name)
-    output, seconds = _timed(xp, lambda: _run(kind.run, xp, params))
+    run = get_kind(kind_name).run
+    if run is None:
+        raise ValueError(f"kind {kind_name!r} has no array function: its runner runs it")
+    output, seconds = _timed(xp, lambda: _run(run, xp, params))
     return Output({**output.summary, "gpu_time_s": seconds, "backend": backend(xp)}, output.array)
 
 
@@ -171,7 +173,9 @@ def warm_up(xp: ModuleType) -> None:
     """Run every public kind once at its smallest, so the CUDA context, cuBLAS and cuFFT handles and each
     kind's compiled kernels exist before the first job (measured: ~0.8 s context, ~0.3 s first matmul)."""
     for kind in KINDS.values():
-        for params in smallest(kind) if not kind.staff_only and kind.runs_in == "array" else ():
+        if kind.run is None or kind.staff_only:
+            continue
+        for params in smallest(kind):
             kind.run(xp, **params)
     sync(xp)
 

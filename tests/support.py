@@ -26,20 +26,22 @@ from workers.launch import (
     wait_until,
 )
 
-__all__ = ["ARTIFACTS", "ROOT", "Proc", "free_port", "gunicorn", "http_ok", "python", "wait_until"]
+__all__ = ["ARTIFACTS", "ROOT", "Proc", "free_port", "gunicorn", "http_ok", "python", "redis_pings", "wait_until"]
 
 
 def redis_url_for_tests() -> tuple[str, Proc | None]:
-    """DB 11 (GPUQ_TEST_REDIS_DB) of the Redis on 127.0.0.1:6379, or a redis-server of our own where none runs.
-    Two test runs at once on one machine need two DB numbers (and two DATABASE_URL names)."""
+    """DB 11 (GPUQ_TEST_REDIS_DB) of the Redis on 127.0.0.1:6379 (GPUQ_TEST_REDIS_PORT), or a redis-server of
+    our own where none runs. Two test runs at once on one machine need two DB numbers or ports (and two
+    DATABASE_URL names)."""
     db = int(os.environ.get("GPUQ_TEST_REDIS_DB", "11"))
+    port = int(os.environ.get("GPUQ_TEST_REDIS_PORT", "6379"))
     try:
-        redis.Redis(port=6379, socket_connect_timeout=1).ping()
-        return f"redis://127.0.0.1:6379/{db}", None
+        redis.Redis(port=port, socket_connect_timeout=1).ping()
+        return f"redis://127.0.0.1:{port}/{db}", None
     except redis.RedisError:
         pass
     if not shutil.which("redis-server"):
-        raise RuntimeError("no Redis on 127.0.0.1:6379 and no redis-server to start (apt-get install redis-server)")
+        raise RuntimeError(f"no Redis on 127.0.0.1:{port} and no redis-server to start (apt-get install redis-server)")
     port = free_port()
     data = tempfile.mkdtemp(prefix="gpuq-redis-")
     proc = Proc("redis", redis_server(port, Path(data), durable=False), dict(os.environ))

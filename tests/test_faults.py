@@ -193,7 +193,7 @@ def test_redis_restarted_while_1000_jobs_are_queued_loses_none(django_db_setup, 
     ]
     redis_proc = support.Proc("redis-aof", cmd, dict(__import__("os").environ))
     url = f"redis://127.0.0.1:{port}/0"
-    support.wait_until(lambda: support._pings(url), 10, "redis-server")
+    support.wait_until(lambda: support.redis_pings(url), 10, "redis-server")
     system = LiveSystem(support.database_url(connection.settings_dict), url, hosts=("hostR1", "hostR2"))
     try:
         token = live_cast.token(live_cast.alice)
@@ -203,7 +203,7 @@ def test_redis_restarted_while_1000_jobs_are_queued_loses_none(django_db_setup, 
         support.wait_until(lambda: Job.objects.filter(status=Status.SUCCEEDED).count() >= 50, 120, "50 jobs done")
         redis_proc.stop()
         redis_proc.start()
-        support.wait_until(lambda: support._pings(url), 10, "redis-server back")
+        support.wait_until(lambda: support.redis_pings(url), 10, "redis-server back")
         support.wait_until(
             lambda: Job.objects.filter(status=Status.SUCCEEDED).count() == 1000, 400, "all 1000 jobs to succeed"
         )

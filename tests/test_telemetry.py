@@ -1,4 +1,4 @@
-"""Telemetry from recorded NVML answers, and the fleet's Redis keys against a real Redis (DB 9)."""
+"""Telemetry from recorded NVML answers, and the fleet's Redis keys against a real Redis (the tests' DB)."""
 
 from __future__ import annotations
 
@@ -53,8 +53,8 @@ def take(rec: dict, index: int = 0, our_pids: set[int] = frozenset(), **kw) -> S
 
 
 @pytest.fixture
-def r():
-    client = redis.Redis(host="127.0.0.1", port=6379, db=9)
+def r(redis_url):
+    client = redis.Redis.from_url(redis_url)
     client.flushdb()
     yield client
     client.flushdb()

@@ -53,11 +53,11 @@ def test_another_users_job_page_is_404(client, cast):
 def test_staff_drain_and_resume_a_gpu_from_the_gpu_page(client, cast, fake_gpus):
     [gpu] = fake_gpus([80])
     client.force_login(cast.alice)
-    assert client.post("/gpus/", {"uuid": gpu["uuid"], "drain": "1"}).status_code == 403
+    assert client.post("/gpus/", {"uuid": gpu.uuid, "drain": "1"}).status_code == 403
     client.force_login(cast.staff)
-    client.post("/gpus/", {"uuid": gpu["uuid"], "drain": "1"})
+    client.post("/gpus/", {"uuid": gpu.uuid, "drain": "1"})
     assert "drained by sam" in client.get("/gpus/").content.decode()
-    client.post("/gpus/", {"uuid": gpu["uuid"], "resume": "1"})
+    client.post("/gpus/", {"uuid": gpu.uuid, "resume": "1"})
     assert "Drain</button>" in client.get("/gpus/").content.decode()
 
 

@@ -20,8 +20,9 @@ from scheduler.jobs import bundles, commands, outputs
 from scheduler.jobs.errors import SubmissionError
 from scheduler.jobs.joblog import LogWriter
 from scheduler.jobs.models import Job
-from workers import command_container, identity, local_process
+from workers import command_container, containers, identity, local_process
 from workers.containers import ContainerFailed
+from workers.outcome import Outcome
 
 GPU_OOM_MARKERS = ("CUDA out of memory", "OutOfMemoryError", "cudaErrorMemoryAllocation", "CUDA_ERROR_OUT_OF_MEMORY")
 STDERR_SHOWN = 10
@@ -29,6 +30,11 @@ STDERR_SHOWN = 10
 
 class CommandFailed(ContainerFailed):
     """A `run` job that ended badly; the message is for its owner."""
+
+
+def run_attempt(job: Job, still_ours: Callable[[], bool]) -> Outcome:
+    """The command runner (`gpu_tasks/command.py`): its outcome, failures described as for containers."""
+    return containers.run_attempt(job, still_ours, execute=run)
 
 
 def run(job: Job, still_ours: Callable[[], bool]) -> dict[str, Any]:

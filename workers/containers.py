@@ -16,6 +16,7 @@ from typing import Any
 
 import docker
 import docker.errors
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from docker.types import DeviceRequest
 
@@ -23,6 +24,7 @@ from gpu_tasks.container import command_words, environment
 from scheduler.jobs.joblog import LogWriter, pump
 from scheduler.jobs.models import ContainerImage, Job, Status
 from workers import identity
+from workers.outcome import Outcome
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.25
@@ -79,6 +81,20 @@ def create_options(job: Job, entry: ContainerImage, worker: identity.WorkerIdent
         env |= {"CUDA_VISIBLE_DEVICES": "", "NVIDIA_VISIBLE_DEVICES": "void"}
     options["environment"] = env
     return options
+
+
+def run_attempt(job: Job, still_ours: Callable[[], bool], execute: Callable | None = None) -> Outcome:
+    """The container runner: run the job's container, stopping it once `still_ours()` turns False.
+    `execute` runs another way with the same failures (the command runner's)."""
+    try:
+        return Outcome(Status.SUCCEEDED, result=(execute or run)(job, still_ours))
+    except SoftTimeLimitExceeded:  # the container was killed and removed on the way out
+        return Outcome(Status.FAILED, error=str(ContainerTimedOut(job.time_limit)), error_kind="timeout")
+    except ContainerFailed as exc:
+        return Outcome(Status.FAILED, result=exc.result, error=str(exc), error_kind=exc.kind)
+    except Exception as exc:  # the engine's own failures are the job's, not the worker's
+        log.exception("%s job %s failed", job.kind, job.id)
+        return Outcome(Status.FAILED, error=f"{type(exc).__name__}: {exc}", error_kind="container")
 
 
 def run(job: Job, still_ours: Callable[[], bool]) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from gpu_tasks.params import json_schema
 from gpu_tasks.registry import KINDS
 from scheduler.api import serializers as s
 from scheduler.jobs import control, limits, results, submission
-from scheduler.jobs.models import ContainerImage, Job, JobArray, Status
+from scheduler.jobs.models import ContainerImage, Job, JobArray
 from scheduler.jobs.visibility import visible_arrays, visible_jobs
 
 
@@ -110,8 +110,7 @@ class ArrayDetail(generics.RetrieveAPIView):
 @api_view(["POST"])
 def cancel_array(request, pk: int):
     array = get_object_or_404(visible_arrays(request.user), pk=pk)
-    for job in array.jobs.exclude(status__in=[Status.SUCCEEDED, Status.FAILED, Status.CANCELLED]):
-        control.cancel(job, by=request.user.username)
+    control.cancel_array(array, by=request.user.username)
     return Response(s.ArraySerializer(array).data)
 
 

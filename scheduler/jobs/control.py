@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from django.db.models import Count
 
+from gpu_tasks.base import Stop
 from gpu_tasks.registry import get_kind
 from scheduler.dispatch import celery_app
 from scheduler.dispatch.connections import redis_client
 from scheduler.fleet import store as fleet
 from scheduler.fleet.snapshot import Snapshot
 from scheduler.jobs import lifecycle
-from scheduler.jobs.models import HELD, Job, Status
+from scheduler.jobs.models import FINAL, HELD, Job, JobArray, Status
 from scheduler.jobs.release import release
 
 
@@ -19,10 +20,13 @@ def cancel(job: Job, by: str) -> bool:
     was_running = job.status in HELD
     cancelled = lifecycle.cancel(job, by)
     if cancelled and was_running:
-        # A container's or a process's worker sees the cancellation within a second and stops it: killing
-        # the worker's process instead would leave the container, or the process's session, running.
-        celery_app.revoke(job.id, kill=get_kind(job.kind).runs_in == "array")
+        celery_app.revoke(job.id, kill=get_kind(job.kind).runner.stop is Stop.KILL)
     return cancelled
+
+
+def cancel_array(array: JobArray, by: str) -> int:
+    """Cancel every unfinished job of an array; how many were cancelled."""
+    return sum(cancel(job, by) for job in array.jobs.exclude(status__in=FINAL))
 
 
 def fleet_view() -> list[dict]:

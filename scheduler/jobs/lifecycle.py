@@ -1,7 +1,21 @@
 """Every change of a job's status, each a conditional update so that a change happens once.
 
-A worker may receive a job twice (at-least-once delivery) and two processes may race on a row;
-`filter(id=..., status=...).update(...)` returning 0 rows means someone else already moved it.
+    from                        to                     who                                        function
+    (new)                       waiting                submission (scheduler/jobs/submission.py)  submitted
+    waiting                     queued                 the releaser, for a GPU with room          mark_queued
+    queued                      running                the worker that receives the job           claim
+    running                     succeeded | failed     that attempt, while it holds the lease     finish
+    queued | running            waiting                the reaper (GPU silent, attempt lost),     requeue
+                                                       a worker given a job whose attempt died
+    running                     failed                 the reaper (over its time limit), requeue  fail_running
+                                                       (attempts used up: poisoned)
+    waiting | queued | running  cancelled              a user or staff (scheduler/jobs/control.py) cancel
+    waiting                     failed                 finish, cancel, fail_running: a job it     fail_dependents
+                                                       waited for did not succeed
+
+Nothing else writes a job's status (tests/test_lifecycle.py checks). A worker may receive a job twice
+(at-least-once delivery) and two processes may race on a row; `filter(id=..., status=...).update(...)`
+returning 0 rows means someone else already moved it.
 """
 
 from __future__ import annotations
@@ -10,7 +24,7 @@ import uuid
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Case, CharField, Q, Value, When
+from django.db.models import Case, CharField, Value, When
 from django.utils import timezone
 
 from scheduler.dispatch.connections import redis_client
@@ -21,6 +35,11 @@ from scheduler.metrics import observe
 
 def record(job_id: int, message: str, status: str = "") -> None:
     JobEvent.objects.create(job_id=job_id, status=status, message=message)
+
+
+def submitted(job_ids: list[int]) -> None:
+    """Jobs just stored wait in the database (their rows are created waiting)."""
+    JobEvent.objects.bulk_create([JobEvent(job_id=i, status=Status.WAITING, message="submitted") for i in job_ids])
 
 
 def mark_queued(queue: str, gpu_uuid: str, reasons: dict[int, str]) -> list[int]:
@@ -135,6 +154,21 @@ def requeue(job_id: int, reason: str) -> bool:
     return bool(changed)
 
 
+def fail_running(job: Job, message: str, error_kind: str) -> bool:
+    """Fail a running job from outside its attempt (its process is gone)."""
+    changed = Job.objects.filter(id=job.id, status=Status.RUNNING, lease=job.lease).update(
+        status=Status.FAILED,
+        error=message,
+        error_kind=error_kind,
+        finished_at=timezone.now(),
+        lease="",
+    )
+    if changed:
+        record(job.id, message, Status.FAILED)
+        fail_dependents(job.id)
+    return bool(changed)
+
+
 def cancel(job: Job, by: str) -> bool:
     """Cancel a job that has not finished; the caller stops a running attempt."""
     changed = (
@@ -163,26 +197,3 @@ def fail_dependents(job_id: int) -> None:
         ):
             record(dep_id, message, Status.FAILED)
             fail_dependents(dep_id)
-
-
-def held_filter(queue: str) -> Q:
-    return Q(queue=queue, status__in=HELD)
-
-
-def record_many(job_ids: list[int], message: str, status: str = "") -> None:
-    JobEvent.objects.bulk_create([JobEvent(job_id=i, status=status, message=message) for i in job_ids])
-
-
-def fail_running(job: Job, message: str, error_kind: str) -> bool:
-    """Fail a running job from outside its attempt (its process is gone)."""
-    changed = Job.objects.filter(id=job.id, status=Status.RUNNING, lease=job.lease).update(
-        status=Status.FAILED,
-        error=message,
-        error_kind=error_kind,
-        finished_at=timezone.now(),
-        lease="",
-    )
-    if changed:
-        record(job.id, message, Status.FAILED)
-        fail_dependents(job.id)
-    return bool(changed)

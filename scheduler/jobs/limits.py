@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db.models import Max
 
+from gpu_tasks.base import ARRAYS
 from gpu_tasks.registry import get_kind
 from scheduler.jobs.errors import SubmissionError
 from scheduler.jobs.models import GroupLimits
@@ -30,7 +31,7 @@ def time_limit(user, value: int | None) -> int:
 def warnings(spec: dict, job_time_limit: int) -> list[str]:
     """What the submitter of a user's own code (a `run` or `container` job) should know though nothing was
     wrong; the built-in kinds' runs are short and estimated, their default limit is no surprise."""
-    if get_kind(spec["kind"]).runs_in != "array" and spec.get("time_limit") is None:
+    if get_kind(spec["kind"]).runner is not ARRAYS and spec.get("time_limit") is None:
         return [
             f"no time limit given: the default of {job_time_limit} s applies and the job is stopped then; "
             "set time_limit (submit-job --time-limit SECONDS) for a longer run"

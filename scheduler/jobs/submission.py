@@ -11,6 +11,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from gpu_tasks.base import Estimate, ParamError, UnknownKind
+from gpu_tasks.command import COMMANDS
 from gpu_tasks.params import validate
 from gpu_tasks.registry import get_kind
 from scheduler.dispatch.connections import redis_client
@@ -46,13 +47,13 @@ def prepare(user, spec: dict, largest: int | None, quota: Quota | None = None) -
         raise SubmissionError({"kind": str(exc)}) from None
     except ParamError as exc:
         raise SubmissionError({"params": exc.errors}) from None
+    if kind.runner.allowlisted:
+        _check_allowlisted(kind.runner.allowlisted, params[kind.runner.allowlisted])
     runner = ""
-    if kind.runs_in == "container":
-        _check_allowlisted(params["image"])
-    elif kind.runs_in == "command":
+    if kind.runner is COMMANDS:  # where it runs, and so whether its image must be allowlisted, is chosen here
         params, runner = commands.prepare(user, params)
         if runner == "container":
-            _check_allowlisted(params["image"])
+            _check_allowlisted("image", params["image"])
     estimate = kind.estimate(**params)
     refusal = fits_fleet(estimate.memory_bytes, largest)
     if refusal:
@@ -70,11 +71,11 @@ def prepare(user, spec: dict, largest: int | None, quota: Quota | None = None) -
     )
 
 
-def _check_allowlisted(image: str) -> None:
+def _check_allowlisted(param: str, image: str) -> None:
     if not ContainerImage.objects.filter(image=image).exists():
         allowed = ", ".join(ContainerImage.objects.values_list("image", flat=True)[:20]) or "none yet"
         raise SubmissionError(
-            {"params": {"image": f"{image!r} is not on the allowlist kept by staff; allowed images: {allowed}"}}
+            {"params": {param: f"{image!r} is not on the allowlist kept by staff; allowed images: {allowed}"}}
         )
 
 
@@ -127,7 +128,7 @@ def _store(user, prepared: list[Prepared], array: JobArray | None) -> list[Job]:
     _check_waiting_quota(user, len(prepared))
     jobs = Job.objects.bulk_create([_row(user, p, array) for p in prepared])
     _store_dependencies(jobs, prepared)
-    lifecycle.record_many([j.id for j in jobs], "submitted", "waiting")
+    lifecycle.submitted([j.id for j in jobs])
     transaction.on_commit(release_soon)
     return jobs
 

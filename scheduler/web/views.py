@@ -128,8 +128,7 @@ def job_page(request: HttpRequest, pk: int) -> HttpResponse:
 def array_page(request: HttpRequest, pk: int) -> HttpResponse:
     array = get_object_or_404(visible_arrays(request.user), pk=pk)
     if request.method == "POST" and "cancel" in request.POST:
-        for job in array.jobs.exclude(status__in=FINAL):
-            control.cancel(job, by=request.user.username)
+        control.cancel_array(array, by=request.user.username)
         return redirect("array", pk=array.id)
     jobs = array.jobs.order_by("id")
     return render(
