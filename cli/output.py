@@ -79,6 +79,9 @@ def _status(status: str) -> str:
 def _brief(job: dict) -> str:
     if job.get("error"):
         return job["error"][:80]
+    if job.get("result") and "exit_code" in job["result"]:  # a command's or container's summary
+        kept = (job["result"].get("outputs") or {}).get("files")
+        return f"exit {job['result']['exit_code']}" + (f", {kept} output file(s)" if kept else "")
     if job.get("result"):
         return ", ".join(f"{k}={v}" for k, v in list(job["result"].items())[:4])[:80]
     return job.get("wait_reason") or job.get("route_reason") or ""
