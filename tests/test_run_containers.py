@@ -112,3 +112,15 @@ def test_a_failing_container_names_its_exit_code_and_stderr(live, live_cast):
     done = wait_final(live.session(token), live.url, json.loads(out.stdout)[0]["id"])
     assert (done["status"], done["error_kind"], done["result"]["exit_code"]) == ("failed", "exit", 4)
     assert done["error"].endswith("Last lines of stderr:\noops")
+
+
+def test_cancelling_a_silent_container_stops_and_removes_it(live, live_cast, container_engine):
+    # A command that prints nothing: the engine answers a log request only once there is output, so the
+    # worker must not wait on it before watching for the cancellation.
+    token = live_cast.token(live_cast.alice)
+    job = json.loads(run_cli(live, token, "run", "--json", "--", "sleep", "300").stdout)[0]
+    support.wait_until(lambda: job_containers(container_engine), 30, "the job's container to exist")
+    support.wait_until(lambda: Job.objects.get(id=job["id"]).status == "running", 30, "the job to run")
+    assert run_cli(live, token, "cancel", str(job["id"])).returncode == 0
+    support.wait_until(lambda: not job_containers(container_engine), 20, "the cancelled job's container to go")
+    assert Job.objects.get(id=job["id"]).status == "cancelled"
