@@ -297,3 +297,14 @@ def test_expired_outputs_are_swept(cast):
     assert not outputs.directory(old.id).exists() and outputs.directory(fresh.id).exists()
     old.refresh_from_db()
     assert old.outputs_bytes == 0 and "expired" in outputs.why_none(old)
+
+
+def test_contradicting_run_settings_fail_djangos_checks(settings):
+    from scheduler.jobs.checks import run_jobs_settings
+
+    settings.MULTI_USER, settings.RUN_JOBS_IN = True, "local"
+    assert [e.id for e in run_jobs_settings(None)] == ["gpuq.E102"]
+    settings.MULTI_USER, settings.RUN_JOBS_IN = False, "elsewhere"
+    assert [e.id for e in run_jobs_settings(None)] == ["gpuq.E101"]
+    settings.RUN_JOBS_IN = "auto"
+    assert run_jobs_settings(None) == []
