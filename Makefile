@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 PG_URL ?= postgres://postgres@127.0.0.1:5432/gpuq
 
-.PHONY: run test test-gpu lint venv system-deps bundle clean
+.PHONY: run test test-gpu lint venv system-deps bundle bundle-engine clean
 
 $(INSTALLED): requirements.txt pyproject.toml
 	python3 -m venv $(VENV)
@@ -32,18 +32,25 @@ test-gpu:
 	python3 -m pytest -m gpu -q
 
 lint: $(INSTALLED)
-	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy
 
 ## The offline bundle for a GPU host (git-ignored), see ../shared/gpu-host/README.md.
 ## Browsers and fuzzers stay behind: the GPU host runs `pytest -m gpu` and the benchmarks.
 bundle:
-	grep -vE '^(playwright|schemathesis|ruff)' requirements.txt > /tmp/gpuq-gpu-host-requirements.txt
+	grep -vE '^(playwright|schemathesis|ruff|mypy|types-)' requirements.txt > /tmp/gpuq-gpu-host-requirements.txt
 	../shared/gpu-host/bundle.sh /tmp/gpuq-gpu-host-requirements.txt .device
 	# bundle.sh leaves out every pytest-* line (the host has pytest); we need pytest-django there.
 	python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 -d .device/whl pytest-django
 	# A PostgreSQL inside a wheel, so the benchmarks there run on the database production uses.
 	python3 -m pip download -q --only-binary=:all: --python-version 3.12 --implementation cp \
 	  --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform any -d .device/whl pgserver
+	# The host's image has these already (KINDS.md's list): left behind so the engine fits in the 64 MiB.
+	rm -f .device/whl/pygments-* .device/whl/hypothesis-* .device/whl/pyyaml-* .device/whl/psutil-*
+
+## The container engine for a GPU host: Podman 5.4 from Debian trixie, unpacked and trimmed (git-ignored).
+## On the host, benchmarks/gpu-host-check.sh starts it (benchmarks/engine-start.sh).
+bundle-engine:
+	benchmarks/engine-bundle.sh .device/engine trixie
 
 clean:
 	rm -rf $(VENV) var staticfiles test-artifacts

@@ -13,26 +13,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
+from collections.abc import Callable, Set
+from dataclasses import dataclass
 from pathlib import Path
 
 from cli import logs, output, outputs
 from cli import run as run_command
 from cli.client import Client, CliError
 
-COMMANDS = (
-    "run",
-    "list",
-    "show",
-    "logs",
-    "outputs",
-    "result",
-    "cancel",
-    "kinds",
-    "gpus",
-    "drain",
-    "resume",
-    "array-cancel",
-)
 FINAL = {"succeeded", "failed", "cancelled"}
 
 
@@ -117,34 +106,79 @@ def submit(client: Client, args: argparse.Namespace) -> list[dict]:
 
 
 def command(client: Client, args: argparse.Namespace) -> int:
-    what, target = args.what, args.target
-    if what in ("show", "logs", "outputs", "result", "cancel", "drain", "resume", "array-cancel") and not target:
-        raise CliError(f"`submit-job {what}` needs {'a GPU UUID' if what in ('drain', 'resume') else 'an id'}")
-    if what == "list":
-        query = {k: v for k, v in (("status", args.status), ("kind", args.kind)) if v}
-        output.jobs_table(client.call("GET", "/api/jobs/", params={**query, "limit": args.limit})["results"], args.json)
-    elif what == "show":
-        output.job_detail(client.call("GET", f"/api/jobs/{parse_id(target)}/"), args.json)
-    elif what == "logs":
-        logs.show(client, parse_id(target), args.tail, args.follow, args.json)
-    elif what == "outputs":
-        job_id = parse_id(target)
-        output.outputs_saved(job_id, *outputs.fetch(client, job_id, args.output), args.json)
-    elif what == "result":
-        job_id = parse_id(target)
-        dest = args.output or Path(f"job-{job_id}.npy")
-        output.downloaded(job_id, dest, fetch_result(client, job_id, dest), args.json)
-    elif what == "cancel":
-        output.jobs_table([client.call("POST", f"/api/jobs/{parse_id(target)}/cancel/")], args.json)
-    elif what == "array-cancel":
-        output.raw(client.call("POST", f"/api/arrays/{parse_id(target)}/cancel/"), args.json)
-    elif what == "kinds":
-        output.kinds(client.call("GET", "/api/kinds/"), args.json)
-    elif what == "gpus":
-        output.gpus(client.call("GET", "/api/gpus/"), args.json)
-    else:
-        output.gpus([client.call("POST", f"/api/gpus/{target}/{what}/", {})], args.json)
+    """Run one of COMMANDS; its target (a job id or a GPU UUID) must be given where it takes one."""
+    chosen = COMMANDS[args.what]
+    if chosen.needs and not args.target:
+        raise CliError(f"`submit-job {args.what}` needs {chosen.needs}")
+    chosen.run(client, args)
     return 0
+
+
+def _list(client: Client, args: argparse.Namespace) -> None:
+    query = {k: v for k, v in (("status", args.status), ("kind", args.kind)) if v}
+    output.jobs_table(client.call("GET", "/api/jobs/", params={**query, "limit": args.limit})["results"], args.json)
+
+
+def _show(client: Client, args: argparse.Namespace) -> None:
+    output.job_detail(client.call("GET", f"/api/jobs/{parse_id(args.target)}/"), args.json)
+
+
+def _logs(client: Client, args: argparse.Namespace) -> None:
+    logs.show(client, parse_id(args.target), args.tail, args.follow, args.json)
+
+
+def _outputs(client: Client, args: argparse.Namespace) -> None:
+    job_id = parse_id(args.target)
+    output.outputs_saved(job_id, *outputs.fetch(client, job_id, args.output), args.json)
+
+
+def _result(client: Client, args: argparse.Namespace) -> None:
+    job_id = parse_id(args.target)
+    dest = args.output or Path(f"job-{job_id}.npy")
+    output.downloaded(job_id, dest, fetch_result(client, job_id, dest), args.json)
+
+
+def _cancel(client: Client, args: argparse.Namespace) -> None:
+    output.jobs_table([client.call("POST", f"/api/jobs/{parse_id(args.target)}/cancel/")], args.json)
+
+
+def _array_cancel(client: Client, args: argparse.Namespace) -> None:
+    output.raw(client.call("POST", f"/api/arrays/{parse_id(args.target)}/cancel/"), args.json)
+
+
+def _kinds(client: Client, args: argparse.Namespace) -> None:
+    output.kinds(client.call("GET", "/api/kinds/"), args.json)
+
+
+def _gpus(client: Client, args: argparse.Namespace) -> None:
+    output.gpus(client.call("GET", "/api/gpus/"), args.json)
+
+
+def _gpu_action(client: Client, args: argparse.Namespace) -> None:
+    """drain or resume: the command's name is the API's action."""
+    output.gpus([client.call("POST", f"/api/gpus/{args.target}/{args.what}/", {})], args.json)
+
+
+@dataclass(frozen=True)
+class Command:
+    run: Callable[[Client, argparse.Namespace], None]
+    needs: str = ""  # what its target is; "" when it takes none
+
+
+COMMANDS: dict[str, Command] = {
+    "run": Command(lambda client, args: None),  # dispatched in main(), before this parser sees its `--`
+    "list": Command(_list),
+    "show": Command(_show, "an id"),
+    "logs": Command(_logs, "an id"),
+    "outputs": Command(_outputs, "an id"),
+    "result": Command(_result, "an id"),
+    "cancel": Command(_cancel, "an id"),
+    "kinds": Command(_kinds),
+    "gpus": Command(_gpus),
+    "drain": Command(_gpu_action, "a GPU UUID"),
+    "resume": Command(_gpu_action, "a GPU UUID"),
+    "array-cancel": Command(_array_cancel, "an id"),
+}
 
 
 def fetch_result(client: Client, job_id: int, dest: Path) -> int:
@@ -157,8 +191,6 @@ def fetch_result(client: Client, job_id: int, dest: Path) -> int:
 
 def wait(client: Client, jobs: list[dict], quiet: bool) -> list[dict]:
     """Poll until every job is final, with a progress bar on a terminal."""
-    import time
-
     pending = {j["id"]: j for j in jobs}
     done: dict[int, dict] = {}
     with output.progress(len(jobs), quiet) as advance:
@@ -207,7 +239,7 @@ def text_params(client: Client, kind: str) -> set[str]:
     return set()  # an unknown kind: the server's answer names the known ones
 
 
-def parse_pairs(pairs: list[str], text: set[str] = frozenset()) -> dict:
+def parse_pairs(pairs: list[str], text: Set[str] = frozenset()) -> dict:
     return {name: value if name in text else parse_value(value) for name, value in map(pair_of, pairs)}
 
 

@@ -8,7 +8,7 @@ import numpy
 
 from gpu_tasks.base import MiB
 
-# Dense GEMM throughput; FP32 measured at 51 TFLOP/s (8192^3, CuPy on H200/H100, ARCHITECTURE.md).
+# Dense GEMM throughput; FP32 measured at 51 TFLOP/s (8192^3, CuPy on H200/H100, docs/ARCHITECTURE.md).
 GEMM_FLOPS = {"float16": 400e12, "float32": 50e12, "float64": 50e12}
 BANDWIDTH = 2.5e12  # bytes/s an elementwise kernel reaches of HBM3's ~3.3 TB/s
 LAUNCH_S = 16e-6  # a tiny kernel launch, measured

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -76,7 +77,13 @@ def _sticky(xp: ModuleType, **_: Any) -> None:
     sync(xp)  # raises cudaErrorIllegalAddress; the context is unusable from here on
 
 
-FAULTS = {"raise": _raise, "exit": _exit, "oom": _oom, "sleep": _sleep, "sticky": _sticky}
+FAULTS: dict[str, Callable[..., None]] = {
+    "raise": _raise,
+    "exit": _exit,
+    "oom": _oom,
+    "sleep": _sleep,
+    "sticky": _sticky,
+}
 
 BURN = JobKind(
     name="burn",

@@ -6,18 +6,42 @@ from pathlib import Path
 import dj_database_url
 
 from scheduler.dispatch import keys
-from scheduler.env import envbool, envfloat, envint, envlist, envstr
+from scheduler.env import DECLARED, declare, envbool, envfloat, envint, envlist, envstr, is_set, section
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(envstr("GPUQ_VAR_DIR", str(BASE_DIR / "var")))
+section("Django")
+VAR_DIR = Path(
+    envstr(
+        "GPUQ_VAR_DIR",
+        str(BASE_DIR / "var"),
+        why="local state (the SQLite file when no DATABASE_URL); fixed inside the image",
+        shown="<repo>/var",
+        compose="fixed",
+    )
+)
 VAR_DIR.mkdir(parents=True, exist_ok=True)  # the SQLite file and local state live here
 
-DEBUG = envbool("DEBUG", False)
+DEBUG = envbool("DEBUG", False, why="never true in production")
 # The default key is for a local machine only: `check --deploy` flags it (security.W009).
-SECRET_KEY = envstr("SECRET_KEY", "django-insecure-local-development-key-change-me")
-ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
-CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
-SITE_URL = envstr("SITE_URL", "http://127.0.0.1:8000")
+LOCAL_KEY = "django-insecure-local-development-key-change-me"
+KEY_WHY = 'Django\'s signing key, required in compose: python -c "import secrets; print(secrets.token_urlsafe(50))"'
+SECRET_KEY = envstr("SECRET_KEY", LOCAL_KEY, why=KEY_WHY, shown="a key for a local machine only", compose="required")
+ALLOWED_HOSTS = envlist(
+    "ALLOWED_HOSTS",
+    "localhost,127.0.0.1,[::1],testserver",
+    why="host names users reach the site by, comma-separated (required in compose)",
+    compose="required",
+    example="gpuq.example.org",
+)
+CSRF_TRUSTED_ORIGINS = envlist(
+    "CSRF_TRUSTED_ORIGINS", why="origins allowed to POST forms, with scheme", example="https://gpuq.example.org"
+)
+SITE_URL = envstr(
+    "SITE_URL",
+    "http://127.0.0.1:8000",
+    why="the site's public URL, in links the app writes",
+    example="https://gpuq.example.org",
+)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -64,10 +88,18 @@ TEMPLATES = [
 
 DATABASES = {
     "default": dj_database_url.parse(
-        envstr("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
+        envstr(
+            "DATABASE_URL",
+            f"sqlite:///{VAR_DIR / 'db.sqlite3'}",
+            why="the database; compose builds it from POSTGRES_PASSWORD, a second GPU host names the main host's",
+            shown="SQLite in GPUQ_VAR_DIR",
+            compose="env",
+        ),
         # Kept open between requests and jobs: a new PostgreSQL connection costs a backend fork,
         # which dominated the dispatch latency when each request and job opened its own.
-        conn_max_age=envint("DB_CONN_MAX_AGE", 300),
+        conn_max_age=envint(
+            "DB_CONN_MAX_AGE", 300, why="seconds a database connection is reused (0: a new one per request)"
+        ),
         conn_health_checks=True,
     )
 }
@@ -97,19 +129,43 @@ TIME_ZONE = "UTC"
 USE_I18N = False
 USE_TZ = True
 STATIC_URL = "/static/"
-STATIC_ROOT = envstr("STATIC_ROOT", str(BASE_DIR / "staticfiles"))
+STATIC_ROOT = envstr(
+    "STATIC_ROOT",
+    str(BASE_DIR / "staticfiles"),
+    why="where collectstatic writes; the compose file sets /app/staticfiles",
+    shown="<repo>/staticfiles",
+    compose="fixed",
+)
 
 # Request bounds: nginx refuses larger bodies first; this is the same limit inside Django.
-DATA_UPLOAD_MAX_MEMORY_SIZE = envint("MAX_BODY_BYTES", 8 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = envint(
+    "MAX_BODY_BYTES", 8 * 1024 * 1024, why="largest request body Django accepts, in bytes; keep NGINX_MAX_BODY equal"
+)
 
 # Production hardening, on by default outside DEBUG (nginx terminates TLS and sets X-Forwarded-Proto).
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", not DEBUG)
-SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
-SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", not DEBUG)
-SESSION_COOKIE_SECURE = envbool("SESSION_COOKIE_SECURE", not DEBUG)
-CSRF_COOKIE_SECURE = envbool("CSRF_COOKIE_SECURE", not DEBUG)
+SECURE_SSL_REDIRECT = envbool(
+    "SECURE_SSL_REDIRECT",
+    not DEBUG,
+    why="redirect plain HTTP to HTTPS; false only for a plain-HTTP trial with no TLS anywhere",
+    shown="not DEBUG",
+)
+SECURE_HSTS_SECONDS = envint(
+    "SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000, why="HSTS max-age (0: off)", shown="31536000, 0 under DEBUG"
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool(
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG, why="HSTS for subdomains too", shown="not DEBUG"
+)
+SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", not DEBUG, why="ask browsers to preload HSTS", shown="not DEBUG")
+SESSION_COOKIE_SECURE = envbool(
+    "SESSION_COOKIE_SECURE",
+    not DEBUG,
+    why="session cookie over HTTPS only; false for a plain-HTTP trial",
+    shown="not DEBUG",
+)
+CSRF_COOKIE_SECURE = envbool(
+    "CSRF_COOKIE_SECURE", not DEBUG, why="CSRF cookie over HTTPS only; false for a plain-HTTP trial", shown="not DEBUG"
+)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
@@ -123,7 +179,9 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "scheduler.api.errors.handle",
-    "DEFAULT_THROTTLE_RATES": {"submit": envstr("SUBMIT_RATE", "600/min")},
+    "DEFAULT_THROTTLE_RATES": {
+        "submit": envstr("SUBMIT_RATE", "600/min", why="API submissions per user (a REST framework rate)")
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "GPU job queue API",
@@ -133,9 +191,18 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
-# Redis: broker, GPU telemetry, rate limits. One URL; Celery gets its own DB number by default.
-REDIS_URL = envstr("REDIS_URL", "redis://127.0.0.1:6379/0")
-CELERY_BROKER_URL = envstr("CELERY_BROKER_URL", REDIS_URL)
+section("Redis")
+# Redis: broker, GPU telemetry, leases, fair share, rate limits; one URL (and one DB) for all by default.
+REDIS_URL = envstr(
+    "REDIS_URL",
+    "redis://127.0.0.1:6379/0",
+    why="Redis; compose builds it from REDIS_PASSWORD, a second GPU host names the main host's",
+    compose="env",
+)
+CELERY_BROKER_URL = envstr(
+    "CELERY_BROKER_URL", REDIS_URL, why="Celery's broker, where another Redis should carry the jobs", shown="REDIS_URL"
+)
+CACHE_URL = envstr("CACHE_URL", REDIS_URL, why="the Redis of the rate-limit counters", shown="REDIS_URL")
 CELERY_RESULT_BACKEND = None  # the database holds results; Celery's result store is not used
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
@@ -152,73 +219,158 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 
-# Jobs
-JOB_TIME_LIMIT_DEFAULT = envint("JOB_TIME_LIMIT_DEFAULT", 600)  # seconds
-JOB_TIME_LIMIT_MAX = envint("JOB_TIME_LIMIT_MAX", 24 * 3600)
-JOB_MAX_ATTEMPTS = envint("JOB_MAX_ATTEMPTS", 3)
-# Redis redelivers an unacknowledged message after this; it must outlast the longest job (ARCHITECTURE).
+section("Jobs")
+JOB_TIME_LIMIT_DEFAULT = envint(
+    "JOB_TIME_LIMIT_DEFAULT", 600, why="a job's time limit when it asks for none, in seconds"
+)
+JOB_TIME_LIMIT_MAX = envint("JOB_TIME_LIMIT_MAX", 24 * 3600, why="the longest time limit a job may ask for, in seconds")
+JOB_MAX_ATTEMPTS = envint(
+    "JOB_MAX_ATTEMPTS", 3, why="attempts before a job that kills its worker is failed as poisoned (as Ray and Dask)"
+)
+# Redis redelivers an unacknowledged message after this; it must outlast the longest job (docs/ARCHITECTURE.md).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": JOB_TIME_LIMIT_MAX + 3600}
-BATCH_MAX_JOBS = envint("BATCH_MAX_JOBS", 10000)
-USER_MAX_WAITING_JOBS = envint("USER_MAX_WAITING_JOBS", 20000)
-USER_PRIORITY_MAX = envint("USER_PRIORITY_MAX", 10)  # staff may go above
-STAFF_PRIORITY_MAX = envint("STAFF_PRIORITY_MAX", 100)
+BATCH_MAX_JOBS = envint("BATCH_MAX_JOBS", 10000, why="jobs in one batch or array submission")
+USER_MAX_WAITING_JOBS = envint("USER_MAX_WAITING_JOBS", 20000, why="unfinished jobs one user may have")
+USER_PRIORITY_MAX = envint("USER_PRIORITY_MAX", 10, why="the highest priority a user may give (staff may go above)")
+STAFF_PRIORITY_MAX = envint("STAFF_PRIORITY_MAX", 100, why="the highest priority staff may give")
 # Result arrays as .npy files: written by the workers, served by the web app (in compose, one shared volume).
-RESULTS_DIR = Path(envstr("RESULTS_DIR", str(VAR_DIR / "results")))
+RESULTS_DIR = Path(
+    envstr(
+        "RESULTS_DIR",
+        str(VAR_DIR / "results"),
+        why="where result arrays are written and served from; compose sets the volume web and workers share",
+        shown="GPUQ_VAR_DIR/results",
+        compose="fixed",
+    )
+)
 # A larger array is not saved. The worker writes it between jobs, while its GPU waits: the cost is
 # measured in docs/BENCHMARKS.md.
-RESULT_MAX_BYTES = envint("RESULT_MAX_BYTES", 64 * 1024 * 1024)
+RESULT_MAX_BYTES = envint(
+    "RESULT_MAX_BYTES", 64 * 1024 * 1024, why="largest result array a worker saves as .npy for download, in bytes"
+)
 
-# Routing and the fleet
-ROUTER_POLICY = envstr("ROUTER_POLICY", "balanced")
-GPU_SLOTS = envint("GPU_SLOTS", 2)  # jobs a GPU holds: one running, one ready
+section("Routing and the fleet")
+ROUTER_POLICY = envstr("ROUTER_POLICY", "balanced", why="how the router picks a GPU: balanced, round_robin or pack")
+GPU_SLOTS = envint("GPU_SLOTS", 2, why="jobs a GPU holds at once: one running, one ready")
 # Short jobs beyond GPU_SLOTS: up to GPU_MAX_HELD while their expected work stays under GPU_FEED_SECONDS
 # (millisecond jobs would otherwise leave the GPU idle between release rounds; measured in BENCHMARKS).
-GPU_FEED_SECONDS = envfloat("GPU_FEED_SECONDS", 0.5)
-GPU_MAX_HELD = envint("GPU_MAX_HELD", 32)
-GPU_CONCURRENCY = envint("GPU_CONCURRENCY", 1)
-TELEMETRY_INTERVAL = envfloat("TELEMETRY_INTERVAL", 1.0)
-TELEMETRY_TTL = envfloat("TELEMETRY_TTL", 5.0)
-GPU_STALE_AFTER = envfloat("GPU_STALE_AFTER", 5.0)
-DEAD_GPU_REQUEUE_AFTER = envfloat("DEAD_GPU_REQUEUE_AFTER", 20.0)
-RELEASER_INTERVAL = envfloat("RELEASER_INTERVAL", 1.0)
-RELEASER_MIN_GAP = envfloat("RELEASER_MIN_GAP", 0.02)  # seconds between rounds woken by finished jobs
-HOSTNAME = envstr("GPUQ_HOSTNAME", socket.gethostname())
+GPU_FEED_SECONDS = envfloat(
+    "GPU_FEED_SECONDS", 0.5, why="expected seconds of short jobs a GPU may hold beyond GPU_SLOTS"
+)
+GPU_MAX_HELD = envint("GPU_MAX_HELD", 32, why="the most jobs a GPU holds while feeding it short ones")
+GPU_CONCURRENCY = envint("GPU_CONCURRENCY", 1, why="jobs a GPU worker runs at the same time")
+TELEMETRY_INTERVAL = envfloat("TELEMETRY_INTERVAL", 1.0, why="seconds between a worker's telemetry snapshots")
+TELEMETRY_TTL = envfloat(
+    "TELEMETRY_TTL", 5.0, why="seconds a snapshot stays in Redis: a worker that stops publishing drops out"
+)
+GPU_STALE_AFTER = envfloat("GPU_STALE_AFTER", 5.0, why="seconds without telemetry after which a GPU is not routed to")
+DEAD_GPU_REQUEUE_AFTER = envfloat(
+    "DEAD_GPU_REQUEUE_AFTER", 20.0, why="seconds without telemetry after which a GPU's jobs go back to waiting"
+)
+LEASE_TTL = envint("LEASE_TTL", 10, why="seconds a running attempt's lease lives in Redis unless its worker renews it")
+LEASE_RENEW = envint("LEASE_RENEW", 2, why="seconds between a worker's renewals of its attempts' leases")
+RESEND_AFTER = envfloat(
+    "RESEND_AFTER", 15.0, why="seconds a released job may go unstarted on an idle live GPU before it is sent again"
+)
+FAIRSHARE_HALF_LIFE = envfloat(
+    "FAIRSHARE_HALF_LIFE", 3600.0, why="seconds after which a user's GPU time counts half in the fair share"
+)
+DB_RETRY_FOR = envfloat(
+    "DB_RETRY_FOR", 300.0, why="seconds a worker keeps retrying a write while the database is unreachable"
+)
+RELEASER_INTERVAL = envfloat("RELEASER_INTERVAL", 1.0, why="seconds between the releaser's rounds")
+RELEASER_MIN_GAP = envfloat(
+    "RELEASER_MIN_GAP", 0.02, why="least seconds between two rounds woken by finished jobs (a burst shares one)"
+)
+HOSTNAME = envstr(
+    "GPUQ_HOSTNAME",
+    socket.gethostname(),
+    why="this host's name in queue names (gpu.<host>.<uuid>): give every GPU host its own",
+    shown="the machine's host name; in compose, the name given to manage.py compose --host",
+    compose="env",
+)
 
 # Container jobs: the engine (in compose, a socket proxy: the raw socket is root on the host) and the
 # limits every job container gets. The user must not be root inside: a GPU container sees host devices.
-# "An engine is configured": DOCKER_HOST is set (compose sets it to the docker-proxy); see RUN_JOBS_IN.
-ENGINE_CONFIGURED = bool(envstr("DOCKER_HOST"))
-DOCKER_HOST = envstr("DOCKER_HOST", "unix:///var/run/docker.sock")
-CONTAINER_USER = envstr("CONTAINER_USER", "65534:65534")
-CONTAINER_MEMORY = envstr("CONTAINER_MEMORY", "16g")
-CONTAINER_PIDS_LIMIT = envint("CONTAINER_PIDS_LIMIT", 1024)
-CONTAINER_LOG_MAX_LINES = envint("CONTAINER_LOG_MAX_LINES", 5000)
+section("Container jobs")
+DOCKER_HOST = envstr(
+    "DOCKER_HOST",
+    "unix:///var/run/docker.sock",
+    why="the engine container jobs run on; in compose the workers reach it only through docker-proxy",
+)
+CONTAINER_USER = envstr("CONTAINER_USER", "65534:65534", why="the user every job container runs as, never root")
+CONTAINER_MEMORY = envstr("CONTAINER_MEMORY", "16g", why="memory limit of every job container")
+CONTAINER_PIDS_LIMIT = envint("CONTAINER_PIDS_LIMIT", 1024, why="process limit of every job container")
+CONTAINER_LOG_MAX_LINES = envint("CONTAINER_LOG_MAX_LINES", 5000, why="lines of a container's output kept as its log")
+CONTAINER_GPU_REQUEST = envstr(
+    "CONTAINER_GPU_REQUEST",
+    "auto",
+    why="how a job container gets its GPU: auto (ask the engine), nvidia (the toolkit's request) or cdi "
+    "(see workers/container_gpu.py)",
+)
 
-# `run` jobs: a user's own command in their uploaded working directory.
-# A multi-user deployment never runs user code outside a container (submission and worker both refuse).
-MULTI_USER = envbool("MULTI_USER", False)
-# auto: in a container when an engine is configured or MULTI_USER, else as a local process of the user who
-# started the system (task-spooler's model, for `make run`); or force "local" / "container".
-RUN_JOBS_IN = envstr("RUN_JOBS_IN", "auto")
-RUN_DEFAULT_IMAGE = envstr("RUN_DEFAULT_IMAGE", "")  # the lab's image for `run` jobs; allowlisted like any
-# In containers each user runs as uid CONTAINER_UID_BASE + their user id, so files on shared mounts are theirs.
-CONTAINER_UID_BASE = envint("CONTAINER_UID_BASE", 100000)
+# `run` jobs: a user's own command in their uploaded working directory (README, "Your own code").
+section("Run jobs")
+# "An engine is configured": DOCKER_HOST is set at all (compose sets it to the docker-proxy); its default above
+# is only where to look once a container is wanted.
+ENGINE_CONFIGURED = is_set("DOCKER_HOST")
+MULTI_USER = envbool(
+    "MULTI_USER",
+    False,
+    why="several users share this system: user code never runs outside a container (submission and worker refuse)",
+    example="true",
+)
+RUN_JOBS_IN = envstr(
+    "RUN_JOBS_IN",
+    "auto",
+    why="where run jobs run: auto (a container where DOCKER_HOST is set or MULTI_USER, else a local process "
+    "of the user who started the system), local or container",
+)
+RUN_DEFAULT_IMAGE = envstr(
+    "RUN_DEFAULT_IMAGE", "", why="the lab's image for run jobs that name none; it must be on the allowlist"
+)
+CONTAINER_UID_BASE = envint(
+    "CONTAINER_UID_BASE",
+    100000,
+    why="run jobs' containers run as uid and gid CONTAINER_UID_BASE + the user's id, so files on mounts are theirs",
+)
 # Uploaded working dirs and kept outputs live under RESULTS_DIR: the volume web and workers already share.
 BUNDLES_DIR = RESULTS_DIR / "bundles"
 OUTPUTS_DIR = RESULTS_DIR / "outputs"
-JOBS_DIR = Path(envstr("JOBS_DIR", str(VAR_DIR / "jobs")))  # a worker's scratch: unpacked dirs of running jobs
-BUNDLE_MAX_BYTES = envint("BUNDLE_MAX_BYTES", 100 * 1024 * 1024)  # one packed working dir (tar.gz)
-BUNDLE_MAX_UNPACKED_BYTES = envint("BUNDLE_MAX_UNPACKED_BYTES", 1024 * 1024 * 1024)
-OUTPUT_MAX_BYTES = envint("OUTPUT_MAX_BYTES", 1024 * 1024 * 1024)  # what one job may keep under $GPUQ_OUTPUTS
-USER_OUTPUT_MAX_BYTES = envint("USER_OUTPUT_MAX_BYTES", 10 * 1024 * 1024 * 1024)  # all of a user's kept outputs
-OUTPUT_KEEP_DAYS = envfloat("OUTPUT_KEEP_DAYS", 14.0)  # then the releaser's sweep deletes them
-JOB_LOG_MAX_LINES = envint("JOB_LOG_MAX_LINES", 100000)  # of a `run` job's output; the rest is counted
+JOBS_DIR = Path(
+    envstr(
+        "JOBS_DIR",
+        str(VAR_DIR / "jobs"),
+        why="a worker's scratch: the unpacked working dirs of its running jobs",
+        shown="GPUQ_VAR_DIR/jobs",
+    )
+)
+BUNDLE_MAX_BYTES = envint(
+    "BUNDLE_MAX_BYTES", 100 * 1024 * 1024, why="largest packed working dir (tar.gz) a user may upload, in bytes"
+)
+BUNDLE_MAX_UNPACKED_BYTES = envint(
+    "BUNDLE_MAX_UNPACKED_BYTES", 1024 * 1024 * 1024, why="what an uploaded working dir may unpack to, in bytes"
+)
+OUTPUT_MAX_BYTES = envint(
+    "OUTPUT_MAX_BYTES", 1024 * 1024 * 1024, why="what one job may keep of what it writes under $GPUQ_OUTPUTS, in bytes"
+)
+USER_OUTPUT_MAX_BYTES = envint(
+    "USER_OUTPUT_MAX_BYTES", 10 * 1024 * 1024 * 1024, why="all of one user's kept outputs together, in bytes"
+)
+OUTPUT_KEEP_DAYS = envfloat(
+    "OUTPUT_KEEP_DAYS", 14.0, why="days a job's outputs are kept; the releaser then deletes them"
+)
+JOB_LOG_MAX_LINES = envint(
+    "JOB_LOG_MAX_LINES", 100000, why="lines of a run job's stdout/stderr kept as its log; the rest is counted"
+)
 
+section("Django")
+LOG_LEVEL = envstr("LOG_LEVEL", "INFO", why="log level of every process: DEBUG, INFO, WARNING or ERROR")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
 
 
@@ -226,7 +378,38 @@ LOGGING = {
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": envstr("CACHE_URL", REDIS_URL),
+        "LOCATION": CACHE_URL,
         "KEY_PREFIX": keys.CACHE_PREFIX,
     }
 }
+
+section("Compose and nginx")
+# Read by docker compose and nginx, not by Django: declared here with the rest, so .env.example lists them.
+declare(
+    "REDIS_PASSWORD", "", "Redis's password (redis-server --requirepass); REDIS_URL is built from it", compose="compose"
+)
+declare(
+    "POSTGRES_PASSWORD", "", "PostgreSQL's password for user gpuq; DATABASE_URL is built from it", compose="compose"
+)
+declare("FLOWER_USER", "", "Flower's login at /flower/ (no comma in it)", compose="compose", example="admin")
+declare("FLOWER_PASSWORD", "", "Flower's password (no comma in it)", compose="compose")
+declare("GPUQ_IMAGE", "gpuq:latest", "the image every app service runs (docker compose build)", compose="compose")
+declare("HTTP_PORT", "80", "the host port nginx publishes", compose="compose")
+declare("WEB_CONCURRENCY", "3", "gunicorn processes in the web container", compose="compose")
+declare("NGINX_MAX_BODY", "8m", "nginx's body limit; keep it equal to MAX_BODY_BYTES", compose="compose")
+declare(
+    "NGINX_MAX_BUNDLE",
+    "100m",
+    "nginx's body limit for working-dir uploads (PUT /api/bundles/); keep it at BUNDLE_MAX_BYTES",
+    compose="compose",
+)
+declare("NGINX_SUBMIT_RATE", "10r/s", "job submissions per client address at nginx", compose="compose")
+declare("NGINX_SUBMIT_BURST", "20", "submissions above NGINX_SUBMIT_RATE nginx lets through at once", compose="compose")
+declare(
+    "DOCKER_PROXY_IMAGE",
+    "tecnativa/docker-socket-proxy:0.3.0",
+    "the socket proxy between the workers and the host's container engine",
+    compose="compose",
+)
+
+ENVIRONMENT_VARIABLES = DECLARED  # every variable above, for .env.example, compose and the docs

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import subprocess
 import tarfile
 import tempfile
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from pathlib import Path
 from tests import support
 
 IMAGE = "localhost/gpuq-busybox:test"
+GPU_IMAGE = "localhost/gpuq-gpu:test"  # busybox and the host's glibc: enough for the driver's nvidia-smi
 TOOLS = ("sh", "echo", "cat", "sleep", "env", "id", "printf", "true", "false")
 
 
@@ -97,9 +99,43 @@ def _load_test_image(engine: Engine) -> None:
         client.images.get(f"{repository}:latest").tag(repository, tag)
 
 
-def _rootfs_tar(busybox: Path) -> bytes:
+def gpu_image(engine: Engine, tool: str = "nvidia-smi") -> str:
+    """The GPU test image: busybox plus the host's C library that `tool` links, and, as NVIDIA's CUDA
+    images do, NVIDIA_VISIBLE_DEVICES=all in its environment (which must not widen what a job gets)."""
+    client = engine.client()
+    if any(GPU_IMAGE in image.tags for image in client.images.list()):
+        return GPU_IMAGE
+    found = shutil.which(tool)
+    if not found:
+        raise Unavailable(f"no {tool} on this host to build the GPU test image around")
+    libs = _linked(found)
+    extra = {f"usr/lib/x86_64-linux-gnu/{Path(lib).name}": Path(lib) for lib in libs}
+    for loader in (lib for lib in libs if "ld-linux" in lib):
+        extra["lib64/ld-linux-x86-64.so.2"] = Path(loader)  # where every x86-64 binary asks for it
+    repository, tag = GPU_IMAGE.rsplit(":", 1)
+    data = _rootfs_tar(Path(shutil.which("busybox") or "/bin/busybox"), extra)
+    client.api.import_image_from_data(data, repository=repository, tag=tag, changes=["ENV NVIDIA_VISIBLE_DEVICES=all"])
+    if not any(GPU_IMAGE in image.tags for image in client.images.list()):  # Podman 4 tags an import "latest"
+        client.images.get(f"{repository}:latest").tag(repository, tag)
+    return GPU_IMAGE
+
+
+def _linked(binary: str) -> list[str]:
+    """The libraries `binary` loads from the host (ldd's answer), driver libraries left out: CDI mounts those."""
+    listing = subprocess.run(["ldd", binary], capture_output=True, text=True, check=True).stdout
+    paths = [word for line in listing.splitlines() for word in line.split() if word.startswith("/")]
+    return [p for p in paths if "nvidia" not in p and "cuda" not in p]
+
+
+def _rootfs_tar(busybox: Path, extra: dict[str, Path] | None = None) -> bytes:
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w") as tar:
+        for name, source in (extra or {}).items():
+            tar.add(str(source.resolve()), arcname=name)
+        if extra:  # the loader looks in /lib/x86_64-linux-gnu: one folder for both names
+            lib = tarfile.TarInfo("lib")
+            lib.type, lib.linkname = tarfile.SYMTYPE, "usr/lib"
+            tar.addfile(lib)
         tar.add(busybox, arcname="bin/busybox")
         for tool in TOOLS:
             link = tarfile.TarInfo(f"bin/{tool}")

@@ -7,6 +7,8 @@ PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432/gpuq}
 mkdir -p test-artifacts
 echo "== ruff (lint and format)"
 RUFF="$(dirname "$PY")/ruff"; "$RUFF" check . && "$RUFF" format --check .
+echo "== mypy (the packages, as pyproject.toml configures it)"
+"$(dirname "$PY")/mypy"
 if $PY - "$PG_URL" <<'PYEOF'
 import sys, psycopg
 try:

@@ -196,7 +196,9 @@ def test_worker_only_file_joins_the_main_hosts_redis_and_database(tmp_path):
 
 
 def test_every_setting_reaches_the_app_containers():
-    read = set(re.findall(r'env(?:str|bool|int|float|list)\("([A-Z_]+)"', (ROOT / "scheduler/settings.py").read_text()))
+    read = set(
+        re.findall(r'env(?:str|bool|int|float|list)\(\s*"([A-Z_]+)"', (ROOT / "scheduler/settings.py").read_text())
+    )
     env = composegen.app_env("h1", worker_only=False)
     fixed_in_image = {"GPUQ_VAR_DIR"}
     assert read - set(env) - fixed_in_image == set()

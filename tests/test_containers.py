@@ -180,3 +180,5 @@ def test_a_gpu_worker_gives_the_container_exactly_its_gpu(cast):
     assert options["environment"]["CUDA_VISIBLE_DEVICES"] == "GPU-1234"
     assert options["command"] == ["python", "train.py", "--epochs", "2"]
     assert "network_mode" not in options  # this allowlist entry grants a network
+    [request] = create_options(job, entry, worker, gpu_mode="cdi")["device_requests"]
+    assert (request["Driver"], request["DeviceIDs"]) == ("cdi", ["nvidia.com/gpu=GPU-1234"])

@@ -154,19 +154,32 @@ def test_doctor_says_plainly_when_no_engine_answers(redis_url, tmp_path, monkeyp
     assert out.returncode == 1 and "✗ container engine: no engine answers at unix://" in out.stdout
 
 
+PODMAN = {"Components": [{"Name": "Podman Engine", "Version": "5.4.2"}]}
+OLD_PODMAN = {"Components": [{"Name": "Podman Engine", "Version": "4.3.1"}]}
+DOCKER_CDI = {"Runtimes": {"runc": {}}, "DiscoveredDevices": [{"Source": "cdi", "ID": "nvidia.com/gpu=all"}]}
+
+
 @pytest.mark.parametrize(
-    "info, ok",
+    "info, version, cdi_names, ok",
     [
-        ({"Runtimes": {"runc": {}, "nvidia": {}}}, True),
-        ({"Runtimes": {"runc": {}}, "DiscoveredDevices": [{"Source": "cdi", "ID": "nvidia.com/gpu=all"}]}, True),
-        ({"Runtimes": {"runc": {}, "crun": {}}}, False),  # this machine's Podman: no way to a GPU
+        ({"Runtimes": {"runc": {}, "nvidia": {}}}, None, (), True),
+        (DOCKER_CDI, None, (), True),
+        ({"Runtimes": {"runc": {}, "crun": {}}}, None, (), False),  # no toolkit, no CDI
+        ({"Runtimes": {"crun": {}}}, PODMAN, ("nvidia.com/gpu=GPU-3f5b2d1e", "nvidia.com/gpu=0"), True),
+        ({"Runtimes": {"crun": {}}}, PODMAN, (), False),  # Podman 5.4 without a spec on the host
+        ({"Runtimes": {"runc": {}}}, None, ("nvidia.com/gpu=0",), False),  # Docker, its CDI off: spec unused
     ],
 )
-def test_gpu_runtime_is_an_nvidia_runtime_or_cdi_devices(info, ok):
-    finding = engine_checks.check_gpu_runtime(info)
+def test_gpu_runtime_is_an_nvidia_runtime_or_cdi_devices_an_engine_takes(info, version, cdi_names, ok):
+    finding = engine_checks.check_gpu_runtime(info, version, cdi_names)
     assert finding.ok is ok
     if not ok:
-        assert "NVIDIA Container Toolkit" in finding.message
+        assert "NVIDIA Container Toolkit" in finding.message and "python -m workers.cdi" in finding.message
+
+
+def test_podman_too_old_for_gpu_requests_is_named_with_the_version_that_takes_them():
+    finding = engine_checks.check_gpu_runtime({"Runtimes": {"runc": {}}}, OLD_PODMAN, ("nvidia.com/gpu=0",))
+    assert not finding.ok and "Podman 4.3 ignores GPU device requests" in finding.message
 
 
 def test_a_gpu_container_must_see_exactly_the_gpu_it_was_given():

@@ -489,7 +489,7 @@ def test_estimates_grow_with_size(name):
 
 
 def test_matmul_estimate_is_near_the_measured_h100_figure():
-    # ARCHITECTURE.md: FP32 matmul 8192^3 took 21.4 ms.
+    # docs/ARCHITECTURE.md: FP32 matmul 8192^3 took 21.4 ms.
     est = get_kind("matmul").estimate(n=8192, dtype="float32", seed=0, repeat=1)
     assert 0.01 < est.work < 0.05
     assert est.memory_bytes >= 3 * 8192 * 8192 * 4

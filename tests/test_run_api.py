@@ -300,11 +300,11 @@ def test_expired_outputs_are_swept(cast):
 
 
 def test_contradicting_run_settings_fail_djangos_checks(settings):
-    from scheduler.jobs.checks import run_jobs_settings
+    from scheduler.checks import run_jobs
 
     settings.MULTI_USER, settings.RUN_JOBS_IN = True, "local"
-    assert [e.id for e in run_jobs_settings(None)] == ["gpuq.E102"]
+    assert [e.id for e in run_jobs()] == ["gpuq.E011"]
     settings.MULTI_USER, settings.RUN_JOBS_IN = False, "elsewhere"
-    assert [e.id for e in run_jobs_settings(None)] == ["gpuq.E101"]
+    assert [e.id for e in run_jobs()] == ["gpuq.E010"]
     settings.RUN_JOBS_IN = "auto"
-    assert run_jobs_settings(None) == []
+    assert run_jobs() == []

@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import sys
 
 import django
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
+from scheduler.checks import refuse_bad_settings
 from workers import identity, pinning
 from workers.gpu import PinningError
+
+# Settings are read (not Django set up) before the GPU is settled: they give the defaults below.
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "scheduler.settings")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -26,8 +31,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--cpu", action="store_true", help="serve jobs on the CPU with NumPy (no GPU here)")
     p.add_argument("--concurrency", type=int, default=None, help="jobs run at once (default: GPU_CONCURRENCY)")
-    p.add_argument("--host", default=os.environ.get("GPUQ_HOSTNAME") or socket.gethostname())
-    p.add_argument("--loglevel", default=os.environ.get("LOG_LEVEL", "INFO"))
+    p.add_argument("--host", default=settings.HOSTNAME, help="this host's name in queue names (default: GPUQ_HOSTNAME)")
+    p.add_argument("--loglevel", default=settings.LOG_LEVEL)
     return p.parse_args(argv)
 
 
@@ -40,8 +45,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"worker refuses to start: {exc}", file=sys.stderr)
         return 2
     identity.set_current(ident)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "scheduler.settings")
     django.setup()
+    try:
+        refuse_bad_settings()
+    except ImproperlyConfigured as exc:
+        print(f"worker refuses to start: {exc}", file=sys.stderr)
+        return 2
     # Only now: the worker's modules import Django models, which need the apps set up above.
     from workers import service
 

@@ -44,7 +44,8 @@ def run(
         raise ContainerFailed(f"image {job.params['image']!r} was taken off the allowlist after the job was submitted")
     worker = identity.current()
     client = containers.engine()
-    container = containers.create(client, options(job, entry, worker, env, mounts), worker)
+    mode = containers.gpu_mode(client, worker)
+    container = containers.create(client, options(job, entry, worker, mode, env, mounts), worker)
     try:
         container.put_archive("/", _owned_tar(work, uid_of(job)))
         containers.start(container)
@@ -65,9 +66,11 @@ def _logs(container, stream: str):
     return lambda: container.logs(stream=True, follow=True, stdout=stream == "stdout", stderr=stream == "stderr")
 
 
-def options(job: Job, entry: ContainerImage, worker, env: dict[str, str], mounts: list[tuple[Mount, str]]) -> dict:
+def options(
+    job: Job, entry: ContainerImage, worker, gpu_mode: str, env: dict[str, str], mounts: list[tuple[Mount, str]]
+) -> dict:
     """The lockdown every job container gets, plus the owner's uid, the working dir and the mounts."""
-    opts = containers.create_options(job, entry, worker)
+    opts = containers.create_options(job, entry, worker, gpu_mode)
     uid = uid_of(job)
     opts["user"] = f"{uid}:{uid}"
     opts["working_dir"] = WORK

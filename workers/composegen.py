@@ -12,65 +12,15 @@ from typing import Any
 
 import yaml
 
+from scheduler.settings import ENVIRONMENT_VARIABLES
 from workers import gpu
 
 IMAGE = "${GPUQ_IMAGE:-gpuq:latest}"
 REDIS_URL = "redis://:${REDIS_PASSWORD:?set REDIS_PASSWORD in .env}@redis:6379/0"
 DATABASE_URL = "postgres://gpuq:${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD in .env}@postgres:5432/gpuq"
-# Passed through from .env; an empty value means the default in scheduler/settings.py. The others that
-# settings.py reads are set below (URLs, paths, the host name); tests/test_compose.py keeps the two in step.
-PASSTHROUGH = [
-    "DEBUG",
-    "CSRF_TRUSTED_ORIGINS",
-    "SITE_URL",
-    "DB_CONN_MAX_AGE",
-    "MAX_BODY_BYTES",
-    "SECURE_SSL_REDIRECT",
-    "SECURE_HSTS_SECONDS",
-    "SECURE_HSTS_INCLUDE_SUBDOMAINS",
-    "SECURE_HSTS_PRELOAD",
-    "SESSION_COOKIE_SECURE",
-    "CSRF_COOKIE_SECURE",
-    "SUBMIT_RATE",
-    "CELERY_BROKER_URL",
-    "CACHE_URL",
-    "JOB_TIME_LIMIT_DEFAULT",
-    "JOB_TIME_LIMIT_MAX",
-    "JOB_MAX_ATTEMPTS",
-    "BATCH_MAX_JOBS",
-    "USER_MAX_WAITING_JOBS",
-    "USER_PRIORITY_MAX",
-    "STAFF_PRIORITY_MAX",
-    "RESULT_MAX_BYTES",
-    "ROUTER_POLICY",
-    "GPU_SLOTS",
-    "GPU_FEED_SECONDS",
-    "GPU_MAX_HELD",
-    "GPU_CONCURRENCY",
-    "TELEMETRY_INTERVAL",
-    "TELEMETRY_TTL",
-    "GPU_STALE_AFTER",
-    "DEAD_GPU_REQUEUE_AFTER",
-    "RELEASER_INTERVAL",
-    "RELEASER_MIN_GAP",
-    "DOCKER_HOST",
-    "CONTAINER_USER",
-    "CONTAINER_MEMORY",
-    "CONTAINER_PIDS_LIMIT",
-    "CONTAINER_LOG_MAX_LINES",
-    "MULTI_USER",
-    "RUN_JOBS_IN",
-    "RUN_DEFAULT_IMAGE",
-    "CONTAINER_UID_BASE",
-    "JOBS_DIR",
-    "BUNDLE_MAX_BYTES",
-    "BUNDLE_MAX_UNPACKED_BYTES",
-    "OUTPUT_MAX_BYTES",
-    "USER_OUTPUT_MAX_BYTES",
-    "OUTPUT_KEEP_DAYS",
-    "JOB_LOG_MAX_LINES",
-    "LOG_LEVEL",
-]
+# Passed through from .env; an empty value means the default. The others that settings.py reads are set
+# below (URLs, paths, the host name); scheduler/settings.py says which is which (Var.compose).
+PASSTHROUGH = [v.name for v in ENVIRONMENT_VARIABLES.values() if v.compose == "pass"]
 HARDENED = {"security_opt": ["no-new-privileges:true"], "cap_drop": ["ALL"]}
 LOGGING = {"driver": "json-file", "options": {"max-size": "10m", "max-file": "5"}}
 # Workers write result arrays (.npy) here and the web app serves them: both mount the one volume.

@@ -18,12 +18,11 @@ import docker
 import docker.errors
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from docker.types import DeviceRequest
 
 from gpu_tasks.container import command_words, environment
 from scheduler.jobs.joblog import LogWriter, pump
 from scheduler.jobs.models import ContainerImage, Job, Status
-from workers import identity
+from workers import container_gpu, identity
 from workers.outcome import Outcome
 
 log = logging.getLogger(__name__)
@@ -55,8 +54,12 @@ def engine() -> docker.DockerClient:
         raise ContainerFailed(message, "engine") from None
 
 
-def create_options(job: Job, entry: ContainerImage, worker: identity.WorkerIdentity) -> dict[str, Any]:
-    """What `containers.create` is given: the job's image and command, this worker's GPU, our limits."""
+def create_options(
+    job: Job, entry: ContainerImage, worker: identity.WorkerIdentity, gpu_mode: str = "nvidia"
+) -> dict[str, Any]:
+    """What `containers.create` is given: the job's image and command, this worker's GPU, our limits.
+
+    `gpu_mode` is how the engine takes a GPU request (`workers.container_gpu`)."""
     params = job.params
     env = environment(params.get("env", ""))
     options: dict[str, Any] = {
@@ -76,7 +79,7 @@ def create_options(job: Job, entry: ContainerImage, worker: identity.WorkerIdent
         options["network_mode"] = "none"
     if worker.kind == "gpu":
         env |= {"CUDA_VISIBLE_DEVICES": worker.uuid, "NVIDIA_VISIBLE_DEVICES": worker.uuid}
-        options["device_requests"] = [DeviceRequest(device_ids=[worker.uuid], capabilities=[["gpu"]])]
+        options["device_requests"] = container_gpu.device_requests(worker.uuid, gpu_mode)
     else:  # a CPU worker has no GPU to give
         env |= {"CUDA_VISIBLE_DEVICES": "", "NVIDIA_VISIBLE_DEVICES": "void"}
     options["environment"] = env
@@ -86,11 +89,15 @@ def create_options(job: Job, entry: ContainerImage, worker: identity.WorkerIdent
 def run_attempt(job: Job, still_ours: Callable[[], bool], execute: Callable | None = None) -> Outcome:
     """The container runner: run the job's container, stopping it once `still_ours()` turns False.
     `execute` runs another way with the same failures (the command runner's)."""
+    started = time.monotonic()
+    timed_out = Outcome(Status.FAILED, error=str(ContainerTimedOut(job.time_limit)), error_kind="timeout")
     try:
         return Outcome(Status.SUCCEEDED, result=(execute or run)(job, still_ours))
     except SoftTimeLimitExceeded:  # the container was killed and removed on the way out
-        return Outcome(Status.FAILED, error=str(ContainerTimedOut(job.time_limit)), error_kind="timeout")
+        return timed_out
     except ContainerFailed as exc:
+        if exc.kind == "engine" and time.monotonic() - started >= job.time_limit:
+            return timed_out  # the soft limit interrupted a call to the engine, which reports it as its own error
         return Outcome(Status.FAILED, result=exc.result, error=str(exc), error_kind=exc.kind)
     except Exception as exc:  # the engine's own failures are the job's, not the worker's
         log.exception("%s job %s failed", job.kind, job.id)
@@ -104,7 +111,7 @@ def run(job: Job, still_ours: Callable[[], bool]) -> dict[str, Any]:
         raise ContainerFailed(f"image {job.params['image']!r} was taken off the allowlist after the job was submitted")
     worker = identity.current()
     client = engine()
-    container = create(client, create_options(job, entry, worker), worker)
+    container = create(client, create_options(job, entry, worker, gpu_mode(client, worker)), worker)
     started = time.monotonic()
     output = LogPump(container, job.id)
     try:
@@ -143,6 +150,15 @@ def start(container) -> None:
         container.start()
     except docker.errors.APIError as exc:  # e.g. the command is not in the image
         raise ContainerFailed(f"the engine could not start the container: {exc.explanation or exc}") from None
+
+
+def gpu_mode(client: docker.DockerClient, worker: identity.WorkerIdentity) -> str:
+    if worker.kind != "gpu":
+        return "nvidia"  # unused: a CPU worker's container gets no GPU
+    try:
+        return container_gpu.mode_for(client, settings.CONTAINER_GPU_REQUEST)
+    except (container_gpu.UnsupportedEngine, ValueError) as exc:  # ValueError: a mistyped setting
+        raise ContainerFailed(f"the container cannot be given its GPU: {exc}", "engine") from None
 
 
 def wait(container, job: Job, still_ours: Callable[[], bool], output) -> int:

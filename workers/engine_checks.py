@@ -1,14 +1,19 @@
 """The doctor's container-engine checks, through the same Docker SDK the workers use for container jobs.
 
 Three questions: does the engine at DOCKER_HOST answer; can it give a container a GPU (the NVIDIA
-runtime, or CDI devices named nvidia.com/gpu); and does a one-shot container given one GPU see
+runtime, or CDI devices named nvidia.com/gpu on an engine that takes CDI requests); and does a
+one-shot container given one GPU, the way a job's container is (`workers.container_gpu`), see
 exactly that GPU. Each returns a doctor Finding; the middle one is pure, fed `docker info` output.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
+from django.conf import settings
+
+from workers import cdi, container_gpu
 from workers.doctor import Finding
 
 GPU_PROBE_IMAGE = "nvidia/cuda:12.6.3-base-ubuntu24.04"
@@ -27,33 +32,43 @@ def check_engine(url: str) -> tuple[Finding, Any]:
     return Finding(True, "container engine", f"{name} {version.get('Version', '?')} answers at {url}"), client
 
 
-def check_gpu_runtime(info: dict[str, Any]) -> Finding:
-    """From `docker info`: an NVIDIA runtime, or CDI GPU devices, so that device_requests reach a GPU."""
-    runtimes = set(info.get("Runtimes") or {})
-    cdi = [d.get("ID", "") for d in info.get("DiscoveredDevices") or [] if d.get("Source") == "cdi"]
-    if "nvidia" in runtimes:
+def check_gpu_runtime(
+    info: dict[str, Any], version: dict[str, Any] | None = None, cdi_names: Iterable[str] = ()
+) -> Finding:
+    """From `docker info`/`docker version` and the host's CDI spec: a way for device requests to reach a GPU.
+
+    Docker: its NVIDIA runtime, or CDI devices it discovered. Podman: 5.4 or later (its Docker API
+    honours CDI requests) with nvidia.com/gpu devices in a CDI spec on this host (`cdi_names`).
+    """
+    try:
+        mode = container_gpu.engine_mode(version or {}, info)
+    except container_gpu.UnsupportedEngine as exc:
+        return Finding(False, "GPU containers", str(exc))
+    if "nvidia" in set(info.get("Runtimes") or {}):
         return Finding(True, "GPU containers", "the NVIDIA container runtime is installed")
-    if any(device.startswith("nvidia.com/gpu") for device in cdi):
-        return Finding(True, "GPU containers", f"CDI GPU devices: {', '.join(sorted(cdi))}")
+    discovered = [d.get("ID", "") for d in info.get("DiscoveredDevices") or [] if d.get("Source") == "cdi"]
+    gpus = sorted(n for n in {*discovered, *cdi_names} if n.startswith(container_gpu.CDI_KIND))
+    if mode == "cdi" and gpus:
+        return Finding(True, "GPU containers", f"CDI GPU devices: {', '.join(gpus)}")
     return Finding(
         False,
         "GPU containers",
         "the engine has no NVIDIA runtime and no CDI nvidia.com/gpu devices: install the NVIDIA Container "
-        "Toolkit on the host (nvidia-ctk runtime configure) and restart the engine",
+        "Toolkit on the host (nvidia-ctk runtime configure) and restart the engine, or write a CDI spec "
+        "(python -m workers.cdi) for an engine that takes CDI requests",
     )
 
 
-def check_gpu_container(client, uuid: str, image: str = GPU_PROBE_IMAGE) -> Finding:
-    """Run `nvidia-smi -L` in a container given only GPU `uuid`; it must list that GPU and no other."""
+def check_gpu_container(client, uuid: str, image: str = GPU_PROBE_IMAGE, mode: str = "nvidia") -> Finding:
+    """Run `nvidia-smi -L` in a container given only GPU `uuid` as a job's is; it must list that GPU alone."""
     import docker
-    from docker.types import DeviceRequest
 
     name = f"one-shot GPU container ({uuid})"
     try:
         output = client.containers.run(
             image,
             ["nvidia-smi", "-L"],
-            device_requests=[DeviceRequest(device_ids=[uuid], capabilities=[["gpu", "utility"]])],
+            device_requests=container_gpu.device_requests(uuid, mode),
             environment={"NVIDIA_VISIBLE_DEVICES": uuid},
             network_mode="none",
             security_opt=["no-new-privileges"],
@@ -82,7 +97,9 @@ def run(url: str, gpu_uuids: list[str], image: str = GPU_PROBE_IMAGE) -> list[Fi
     findings = [reachable]
     if not gpu_uuids:
         return findings + [Finding(True, "GPU containers", "no GPUs on this host: GPU container checks skipped")]
-    findings.append(check_gpu_runtime(client.info()))
+    version, info = client.version(), client.info()
+    findings.append(check_gpu_runtime(info, version, cdi.spec_device_names()))
     if findings[-1].ok:
-        findings += [check_gpu_container(client, uuid, image) for uuid in gpu_uuids]
+        mode = container_gpu.mode_for(client, settings.CONTAINER_GPU_REQUEST)
+        findings += [check_gpu_container(client, uuid, image, mode) for uuid in gpu_uuids]
     return findings

@@ -8,7 +8,7 @@ Workers run with `CUDA_DEVICE_ORDER=PCI_BUS_ID`, so CUDA index i is the i-th GPU
 NVML enumerates in bus-id order too. Indices are still resolved by sorting on the bus id, so that
 nothing here depends on NVML's order.
 
-Worked example, the 2 x H200 host of ARCHITECTURE.md (a container that sees both GPUs)::
+Worked example, the 2 x H200 host of docs/ARCHITECTURE.md (a container that sees both GPUs)::
 
     NVML index  UUID            NVML busId        CuPy pci_bus_id  queue
     0           GPU-3f5b2d1e-…  00000000:00:06.0  0000:00:06.0     gpu.h200x2.3f5b2d1e

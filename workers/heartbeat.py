@@ -8,9 +8,9 @@ import threading
 import time
 
 import redis
+from django.conf import settings
 
 from scheduler.dispatch import keys
-from scheduler.dispatch.lease import RENEW_S, TTL_S
 
 
 def alive_on_this_host(entry: dict, host: str) -> bool:
@@ -40,7 +40,7 @@ class Heartbeat:
         self.value = json.dumps({"token": token, "host": host, "pid": os.getpid()})
 
     def __enter__(self) -> Heartbeat:
-        self.r.set(keys.lease(self.job_id), self.value, ex=TTL_S)
+        self.r.set(keys.lease(self.job_id), self.value, ex=settings.LEASE_TTL)
         with Heartbeat._lock:
             Heartbeat._active[self.job_id] = (self.r, self.value)
             Heartbeat._ensure_renewer()
@@ -65,13 +65,13 @@ class Heartbeat:
     @classmethod
     def _renew_forever(cls) -> None:
         while True:
-            time.sleep(RENEW_S)
+            time.sleep(settings.LEASE_RENEW)
             with cls._lock:
                 active = list(cls._active.items())
             for job_id, (r, value) in active:
                 try:
                     # A lease that has just ended may be set once more here; it names a finished
-                    # attempt, which the reaper ignores, and expires within TTL_S.
-                    r.set(keys.lease(job_id), value, ex=TTL_S)
+                    # attempt, which the reaper ignores, and expires within LEASE_TTL.
+                    r.set(keys.lease(job_id), value, ex=settings.LEASE_TTL)
                 except redis.RedisError:
                     pass  # Redis restarting: renew on the next beat

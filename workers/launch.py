@@ -40,7 +40,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_until(check: Callable[[], T], timeout: float = 30.0, what: str = "condition", every: float = 0.05) -> T:
+def wait_until(check: Callable[[], T | None], timeout: float = 30.0, what: str = "condition", every: float = 0.05) -> T:
     """Poll `check` until it returns something truthy; fail naming `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:

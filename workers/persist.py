@@ -7,17 +7,17 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from django.conf import settings
 from django.db import connection
 from django.db.utils import InterfaceError, OperationalError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-RETRY_FOR_S = 300.0
 
 
 def persist(fn: Callable[..., T], *args, **kwargs) -> T:
-    """Call fn, retrying with backoff while the database is unreachable (up to RETRY_FOR_S)."""
-    deadline, delay = time.monotonic() + RETRY_FOR_S, 0.2
+    """Call fn, retrying with backoff while the database is unreachable (up to DB_RETRY_FOR seconds)."""
+    deadline, delay = time.monotonic() + settings.DB_RETRY_FOR, 0.2
     while True:
         try:
             # No close_old_connections() here: it would add a health-check query to every write; a

@@ -14,7 +14,7 @@ def pin_worker(visible: str | None, host: str) -> WorkerIdentity:
     """Resolve CUDA_VISIBLE_DEVICES (index or UUID) to one GPU, check CUDA agrees, pin to its UUID."""
     nvml = _nvml()
     chosen = gpu.resolve_visible(visible or "", gpu.list_gpus(nvml))
-    # The UUID is right whether this process sees one GPU or all of them (ARCHITECTURE).
+    # The UUID is right whether this process sees one GPU or all of them (docs/ARCHITECTURE.md).
     os.environ["CUDA_VISIBLE_DEVICES"] = chosen.uuid
     seen = cuda_view()
     if "error" in seen:

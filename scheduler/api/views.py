@@ -1,4 +1,4 @@
-"""The REST API: short views; the work is in scheduler.jobs and workers."""
+"""The REST API: short views; the work is in scheduler.jobs."""
 
 from django.db.models import QuerySet
 from django.http import FileResponse

@@ -1,9 +1,9 @@
 """Reading an attempt's lease in Redis: whether the attempt that runs a job is still alive.
 
 The database's `Job.lease` decides which attempt may record a result; this Redis key, renewed every
-RENEW_S by the attempt's worker (workers/heartbeat.py), tells the releaser whether that attempt still
-runs. A worker killed mid-job stops renewing it, the key expires after TTL_S, and the job goes back
-to waiting.
+LEASE_RENEW seconds by the attempt's worker (workers/heartbeat.py), tells the releaser whether that
+attempt still runs. A worker killed mid-job stops renewing it, the key expires after LEASE_TTL, and the
+job goes back to waiting.
 """
 
 from __future__ import annotations
@@ -13,9 +13,6 @@ import json
 import redis
 
 from scheduler.dispatch import keys
-
-TTL_S = 10
-RENEW_S = 2
 
 
 def holder(r: redis.Redis, job_id: int) -> dict | None:

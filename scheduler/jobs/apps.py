@@ -1,8 +1,11 @@
 from django.apps import AppConfig
 
-from scheduler.jobs import checks  # noqa: F401  (registers the system checks; it imports no models)
+from scheduler import checks
 
 
 class JobsConfig(AppConfig):
     name = "scheduler.jobs"
     label = "jobs"
+
+    def ready(self) -> None:
+        checks.register()

@@ -9,18 +9,18 @@ from __future__ import annotations
 import heapq
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import redis
+from django.conf import settings
 
 from scheduler.dispatch import keys
 
 USAGE_KEY = keys.USAGE
-HALF_LIFE_S = 3600.0
 
 
 def decayed(value: float, since: float, now: float) -> float:
-    return value * 0.5 ** (max(0.0, now - since) / HALF_LIFE_S)
+    return value * 0.5 ** (max(0.0, now - since) / settings.FAIRSHARE_HALF_LIFE)
 
 
 def usage(r: redis.Redis, user_ids: Iterable[int], now: float | None = None) -> dict[int, float]:
@@ -43,10 +43,10 @@ def charge(r: redis.Redis, pipe, user_id: int, gpu_seconds: float, now: float | 
     pipe.hset(USAGE_KEY, str(user_id), json.dumps([current + gpu_seconds, now]))
 
 
-def interleave(queues: dict[int, Sequence], usage_by_user: dict[int, float], key_priority, key_work) -> list:
+def interleave(queues: Mapping[int, Sequence], usage_by_user: dict[int, float], key_priority, key_work) -> list:
     """Merge per-user queues (each already in the user's own order): highest priority first, then
     the user with the least usage; each pick charges its expected work to its user for this round."""
-    heap = []
+    heap: list[tuple[float, float, int, int]] = []
     for uid, jobs in queues.items():
         if jobs:
             heapq.heappush(heap, (-key_priority(jobs[0]), usage_by_user.get(uid, 0.0), uid, 0))

@@ -19,8 +19,6 @@ from scheduler.jobs import lifecycle
 from scheduler.jobs.models import HELD, Job, Status
 from scheduler.jobs.release import resend
 
-RESEND_AFTER_S = 15.0
-
 
 class Reaper:
     """Remembers since when each GPU queue has been silent, across rounds of the loop."""
@@ -48,7 +46,7 @@ class Reaper:
 
 def reap_lost_attempts(r) -> int:
     """Running jobs whose attempt stopped renewing its lease: timed out, or lost with its process."""
-    grace = timezone.now() - timedelta(seconds=lease.TTL_S + 5)
+    grace = timezone.now() - timedelta(seconds=settings.LEASE_TTL + 5)
     moved = 0
     for job in Job.objects.filter(status=Status.RUNNING, started_at__lt=grace):
         if lease.holder(r, job.id) is not None:
@@ -66,7 +64,7 @@ def reap_lost_attempts(r) -> int:
 def resend_lost_messages(live: set[str]) -> int:
     """Released jobs that nobody started for a while on a live, idle GPU: Redis may have lost the
     message (a restart without AOF); send it again: a duplicate is dropped by the claim."""
-    stale = timezone.now() - timedelta(seconds=RESEND_AFTER_S)
+    stale = timezone.now() - timedelta(seconds=settings.RESEND_AFTER)
     busy = set(Job.objects.filter(status=Status.RUNNING).values_list("queue", flat=True))
     sent = 0
     for job in Job.objects.filter(status=Status.QUEUED, queued_at__lt=stale, queue__in=live - busy):

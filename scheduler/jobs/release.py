@@ -141,7 +141,7 @@ def candidates(r, limit: int) -> list[Job]:
     )
     owners = list(ready.values_list("owner_id", flat=True).distinct())
     allowance = _gpu_allowance(owners)
-    per_user = {}
+    per_user: dict[int, list[Job]] = {}
     for uid in owners:
         take = min(limit, allowance.get(uid, (limit, ""))[0])
         if take > 0:

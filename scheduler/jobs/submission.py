@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -110,7 +111,8 @@ def validate_all(user, specs: list[dict], as_batch: bool) -> list[Prepared]:
     """Every spec checked before anything is stored; errors listed per job for a batch."""
     largest = fleet.largest_gpu_memory(redis_client())
     quota = Quota.objects.filter(user=user).first()
-    errors, prepared = [], []
+    errors: list[Any] = []
+    prepared: list[Prepared] = []
     for spec in specs:
         try:
             prepared.append(prepare(user, spec, largest, quota))

@@ -55,7 +55,9 @@ class Command(BaseCommand):
     ) -> None:
         if (driver_version is None) != (runtime_version is None):
             raise CommandError("give both --driver-version and --runtime-version, or neither")
-        versions = (driver_version, runtime_version) if driver_version is not None else None
+        versions = (
+            (driver_version, runtime_version) if driver_version is not None and runtime_version is not None else None
+        )
         compose_path = compose if compose and os.path.exists(compose) else None
         findings = doctor.run_all(settings.REDIS_URL, visible=visible, compose_path=compose_path, versions=versions)
         if engine:
