@@ -21,27 +21,46 @@ class CliError(Exception):
         self.code = code
 
 
+def saved_config() -> dict:
+    """The config file's URL and token (`submit-job login` and `make run` write it), or {}."""
+    try:
+        return json.loads(CONFIG_PATH.read_text()) if CONFIG_PATH.exists() else {}
+    except (OSError, ValueError) as exc:
+        raise CliError(f"cannot read {CONFIG_PATH}: {exc}") from None
+
+
+def save_config(url: str, token: str) -> None:
+    """Keep the server's URL and a token for later commands, readable by this user only."""
+    CONFIG_PATH.parent.mkdir(parents=True, exist_ok=True)
+    CONFIG_PATH.touch(mode=0o600)
+    CONFIG_PATH.chmod(0o600)
+    CONFIG_PATH.write_text(json.dumps({"url": url.rstrip("/"), "token": token}))
+
+
 @dataclass
 class Client:
     url: str
     token: str
     timeout: float = 30.0
+    token_source: str = "--token"  # named when the server refuses the token
 
     @classmethod
-    def configured(cls, url: str | None, token: str | None) -> Client:
-        """From flags, then GPUQ_URL / GPUQ_TOKEN, then the file `make run` writes."""
-        saved = json.loads(CONFIG_PATH.read_text()) if CONFIG_PATH.exists() else {}
+    def configured(cls, url: str | None = None, token: str | None = None) -> Client:
+        """From flags, then GPUQ_URL / GPUQ_TOKEN, then the file `submit-job login` (or `make run`) writes."""
+        saved = saved_config()
+        sources = (
+            (token, "--token"),
+            (os.environ.get("GPUQ_TOKEN"), "$GPUQ_TOKEN"),
+            (saved.get("token"), str(CONFIG_PATH)),
+        )
+        token, source = next(((t, where) for t, where in sources if t), (None, ""))
         url = url or os.environ.get("GPUQ_URL") or saved.get("url")
-        token = token or os.environ.get("GPUQ_TOKEN") or saved.get("token")
         if not url or not token:
             raise CliError(
-                "no server configured: pass --url and --token, or set GPUQ_URL and GPUQ_TOKEN "
-                f"(`make run` writes {CONFIG_PATH} for the local server)"
+                "no server configured: run `submit-job login --url URL` (your token is on the server's "
+                f"/token/ page), or pass --url and --token, or set GPUQ_URL and GPUQ_TOKEN (read from {CONFIG_PATH})"
             )
-        return cls(url.rstrip("/"), token)
-
-    def call(self, method: str, path: str, body: Any = None, params: dict | None = None) -> Any:
-        return _answer(self._send(method, path, json=body, params=params))
+        return cls(url.rstrip("/"), token, token_source=source)
 
     def call_raw(self, method: str, path: str, data: bytes, content_type: str) -> Any:
         """Send `data` as the body, not JSON (an upload)."""
@@ -60,7 +79,7 @@ class Client:
         server's reason (the job has no such file), not "no such job"."""
         with self._send("GET", path, stream=True) as r:
             if r.status_code != 200:
-                _answer(r, not_found=describe_errors(_body(r)))
+                _answer(r, not_found=describe_errors(_body(r)), source=self.token_source)
             partial = dest.with_name(f"{dest.name}.partial")
             try:
                 with open(partial, "wb") as f:
@@ -91,10 +110,19 @@ class Client:
         except requests.Timeout:
             raise CliError(f"the server at {self.url} did not answer within {self.timeout:.0f} s", 3) from None
 
+    def call(self, method: str, path: str, body: Any = None, params: dict | None = None) -> Any:
+        return _answer(self._send(method, path, json=body, params=params), source=self.token_source)
 
-def _answer(r: requests.Response, not_found: str = "not found: no such job (or not yours)") -> Any:
+
+def _answer(
+    r: requests.Response, not_found: str = "not found: no such job (or not yours)", source: str = "--token"
+) -> Any:
     if r.status_code == 401:
-        raise CliError("the server refused the token: check --token or GPUQ_TOKEN", 3)
+        raise CliError(
+            f"the server at {r.url.split('/api/')[0]} refused the token from {source}: "
+            "get yours from its /token/ page and run `submit-job login`",
+            3,
+        )
     if r.status_code == 404:
         raise CliError(not_found, 2)
     body = _body(r)

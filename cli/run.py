@@ -84,10 +84,12 @@ def upload(client: Client, root: Path, max_bytes: int, quiet: bool) -> str:
     """Pack the dir and send it unless the server has it already; its sha256."""
     packed = bundle.pack(root, max_bytes)
     if client.exists(f"/api/bundles/{packed.digest}/"):
-        output.note(f"{root}: unchanged ({packed.files} files, {packed.digest[:12]}), not sent again", quiet)
+        said = f"{root}: unchanged ({packed.files} files, {packed.digest[:12]}), not sent again"
     else:
         client.call_raw("PUT", f"/api/bundles/{packed.digest}/", packed.data, "application/octet-stream")
-        output.note(f"{root}: {packed.files} files sent ({len(packed.data) / 1024:,.1f} KiB)", quiet)
+        said = f"{root}: {packed.files} files sent ({len(packed.data) / 1024:,.1f} KiB)"
+    if not quiet:
+        output.note(said)
     return packed.digest
 
 

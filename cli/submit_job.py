@@ -2,8 +2,9 @@
 
 submit-job matmul --param n=4096 --wait
 submit-job --batch jobs.jsonl --wait          (one {"kind": ..., "params": {...}} a line)
-submit-job list | show ID | logs ID | cancel ID | kinds | gpus | drain UUID | resume UUID
+submit-job list | show ID | logs ID | cancel ID | wait ID... | queue | kinds | gpus | drain UUID | resume UUID
 submit-job result ID -o out.npy               (the job's result array, for numpy.load)
+submit-job login --url https://gpuq.lab.example   (asks for the token shown on the server's /token/ page)
 submit-job run --working-dir . --wait -- python train.py   (your own command: submit-job run --help)
 submit-job logs ID [-f] [--tail N] | outputs ID [-o DIR]
 """
@@ -11,18 +12,17 @@ submit-job logs ID [-f] [--tail N] | outputs ID [-o DIR]
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
+import os
 import sys
-import time
 from collections.abc import Callable, Set
 from dataclasses import dataclass
 from pathlib import Path
 
-from cli import logs, output, outputs
+from cli import follow, logs, output, outputs
 from cli import run as run_command
-from cli.client import Client, CliError
-
-FINAL = {"succeeded", "failed", "cancelled"}
+from cli.client import CONFIG_PATH, Client, CliError, save_config, saved_config
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -30,7 +30,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
         prog="submit-job", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("what", nargs="?", help="a job kind to submit, or one of: " + ", ".join(COMMANDS))
-    p.add_argument("target", nargs="?", help="a job id (show, logs, result, cancel) or a GPU UUID (drain, resume)")
+    p.add_argument(
+        "targets",
+        nargs="*",
+        metavar="ID",
+        help="job ids (show, logs, result, cancel, wait) or a GPU UUID (drain, resume)",
+    )
     p.add_argument("--param", "-p", action="append", default=[], metavar="NAME=VALUE")
     p.add_argument(
         "--array",
@@ -74,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
 def run(args: argparse.Namespace) -> int:
     if not args.batch and not args.what:
         raise CliError("say what to submit (a kind, or --batch FILE) or a command: " + ", ".join(COMMANDS))
+    check_arguments(args)
+    if args.what == "login":
+        return login(args)
     client = Client.configured(args.url, args.token)
     if args.what in COMMANDS:
         return command(client, args)
@@ -82,9 +90,36 @@ def run(args: argparse.Namespace) -> int:
         for warning in job.get("warnings", []):
             output.warn(warning, args.json)
     if args.wait:
-        jobs = wait(client, jobs, args.json)
+        jobs = follow.wait(client, jobs, args.json, submitted=True)
     output.jobs_table(jobs, args.json)
     return 0 if not args.wait or all(j["status"] == "succeeded" for j in jobs) else 1
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """Arguments a command does not take are an error, not silently dropped."""
+    chosen = COMMANDS.get(args.what, NO_TARGETS)  # a kind to submit takes none either
+    least, most = (1 if chosen.needs else 0), (None if chosen.many else 1 if chosen.needs else 0)
+    given = len(args.targets)
+    name = f"submit-job {args.what}" if args.what else "submit-job --batch"
+    if given < least:
+        raise CliError(f"`{name}` needs {chosen.needs}")
+    if most is not None and given > most:
+        stray = " ".join(args.targets[most:])
+        hint = " (parameters are --param NAME=VALUE)" if args.what not in COMMANDS else ""
+        raise CliError(f"`{name}` takes {most or 'no'} argument{'s' if most != 1 else ''}; unexpected: {stray}{hint}")
+
+
+def login(args: argparse.Namespace) -> int:
+    """Check a URL and token against the server, then keep them for later commands."""
+    url = args.url or os.environ.get("GPUQ_URL") or saved_config().get("url")
+    if not url:
+        raise CliError("`submit-job login` needs --url (the server's address)")
+    token = args.token or os.environ.get("GPUQ_TOKEN") or getpass.getpass(f"token (from {url}/token/): ").strip()
+    client = Client(url.rstrip("/"), token, token_source="the token given to login")
+    client.call("GET", "/api/kinds/")  # a refused token or a wrong URL is said here, before anything is saved
+    save_config(client.url, token)
+    output.note(f"logged in to {client.url}; saved in {CONFIG_PATH}")
+    return 0
 
 
 def submit(client: Client, args: argparse.Namespace) -> list[dict]:
@@ -101,49 +136,59 @@ def submit(client: Client, args: argparse.Namespace) -> list[dict]:
     if args.array:
         grid = {k: [x if k in text else parse_value(x) for x in v.split(",")] for k, v in map(pair_of, args.array)}
         array = client.call("POST", "/api/arrays/", {**spec, "grid": grid})
+        output.note(
+            f"array {array['id']}: {len(array['jobs'])} jobs (cancel them all: submit-job array-cancel {array['id']})"
+        )
         return [client.call("GET", f"/api/jobs/{i}/") for i in array["jobs"]]
     return [client.call("POST", "/api/jobs/", spec)]
 
 
 def command(client: Client, args: argparse.Namespace) -> int:
-    """Run one of COMMANDS; its target (a job id or a GPU UUID) must be given where it takes one."""
-    chosen = COMMANDS[args.what]
-    if chosen.needs and not args.target:
-        raise CliError(f"`submit-job {args.what}` needs {chosen.needs}")
-    chosen.run(client, args)
-    return 0
+    """Run one of COMMANDS (its arguments were checked by check_arguments); its exit status."""
+    return COMMANDS[args.what].run(client, args) or 0
 
 
 def _list(client: Client, args: argparse.Namespace) -> None:
     query = {k: v for k, v in (("status", args.status), ("kind", args.kind)) if v}
-    output.jobs_table(client.call("GET", "/api/jobs/", params={**query, "limit": args.limit})["results"], args.json)
+    page = client.call("GET", "/api/jobs/", params={**query, "limit": args.limit})
+    output.jobs_table(page["results"], args.json, total=page["count"])
+
+
+def _wait(client: Client, args: argparse.Namespace) -> int:
+    jobs = follow.wait(client, [{"id": parse_id(t)} for t in args.targets], args.json)
+    output.jobs_table(jobs, args.json)
+    return 0 if all(j["status"] == "succeeded" for j in jobs) else 1
+
+
+def _queue(client: Client, args: argparse.Namespace) -> None:
+    output.lab_queue(client.call("GET", "/api/queue/"), args.json)
 
 
 def _show(client: Client, args: argparse.Namespace) -> None:
-    output.job_detail(client.call("GET", f"/api/jobs/{parse_id(args.target)}/"), args.json)
+    output.job_detail(client.call("GET", f"/api/jobs/{parse_id(args.targets[0])}/"), args.json)
 
 
 def _logs(client: Client, args: argparse.Namespace) -> None:
-    logs.show(client, parse_id(args.target), args.tail, args.follow, args.json)
+    logs.show(client, parse_id(args.targets[0]), args.tail, args.follow, args.json)
 
 
 def _outputs(client: Client, args: argparse.Namespace) -> None:
-    job_id = parse_id(args.target)
+    job_id = parse_id(args.targets[0])
     output.outputs_saved(job_id, *outputs.fetch(client, job_id, args.output), args.json)
 
 
 def _result(client: Client, args: argparse.Namespace) -> None:
-    job_id = parse_id(args.target)
+    job_id = parse_id(args.targets[0])
     dest = args.output or Path(f"job-{job_id}.npy")
     output.downloaded(job_id, dest, fetch_result(client, job_id, dest), args.json)
 
 
 def _cancel(client: Client, args: argparse.Namespace) -> None:
-    output.jobs_table([client.call("POST", f"/api/jobs/{parse_id(args.target)}/cancel/")], args.json)
+    output.jobs_table([client.call("POST", f"/api/jobs/{parse_id(args.targets[0])}/cancel/")], args.json)
 
 
 def _array_cancel(client: Client, args: argparse.Namespace) -> None:
-    output.raw(client.call("POST", f"/api/arrays/{parse_id(args.target)}/cancel/"), args.json)
+    output.raw(client.call("POST", f"/api/arrays/{parse_id(args.targets[0])}/cancel/"), args.json)
 
 
 def _kinds(client: Client, args: argparse.Namespace) -> None:
@@ -156,15 +201,17 @@ def _gpus(client: Client, args: argparse.Namespace) -> None:
 
 def _gpu_action(client: Client, args: argparse.Namespace) -> None:
     """drain or resume: the command's name is the API's action."""
-    output.gpus([client.call("POST", f"/api/gpus/{args.target}/{args.what}/", {})], args.json)
+    output.gpus([client.call("POST", f"/api/gpus/{args.targets[0]}/{args.what}/", {})], args.json)
 
 
 @dataclass(frozen=True)
 class Command:
-    run: Callable[[Client, argparse.Namespace], None]
+    run: Callable[[Client, argparse.Namespace], int | None]
     needs: str = ""  # what its target is; "" when it takes none
+    many: bool = False  # takes several targets
 
 
+NO_TARGETS = Command(lambda client, args: None)
 COMMANDS: dict[str, Command] = {
     "run": Command(lambda client, args: None),  # dispatched in main(), before this parser sees its `--`
     "list": Command(_list),
@@ -173,11 +220,14 @@ COMMANDS: dict[str, Command] = {
     "outputs": Command(_outputs, "an id"),
     "result": Command(_result, "an id"),
     "cancel": Command(_cancel, "an id"),
+    "wait": Command(_wait, "an id", many=True),
+    "queue": Command(_queue),
     "kinds": Command(_kinds),
     "gpus": Command(_gpus),
     "drain": Command(_gpu_action, "a GPU UUID"),
     "resume": Command(_gpu_action, "a GPU UUID"),
     "array-cancel": Command(_array_cancel, "an id"),
+    "login": NO_TARGETS,  # run before a client exists: see login()
 }
 
 
@@ -187,22 +237,6 @@ def fetch_result(client: Client, job_id: int, dest: Path) -> int:
     if job["status"] in ("failed", "cancelled"):
         raise CliError(f"job {job_id} {job['status']}: it has no result array", 1)
     return client.download(f"/api/jobs/{job_id}/result.npy", dest)
-
-
-def wait(client: Client, jobs: list[dict], quiet: bool) -> list[dict]:
-    """Poll until every job is final, with a progress bar on a terminal."""
-    pending = {j["id"]: j for j in jobs}
-    done: dict[int, dict] = {}
-    with output.progress(len(jobs), quiet) as advance:
-        while pending:
-            for job_id in list(pending)[:200]:
-                job = client.call("GET", f"/api/jobs/{job_id}/")
-                if job["status"] in FINAL:
-                    done[job_id] = pending.pop(job_id) | job
-                    advance(job)
-            if pending:
-                time.sleep(0.3)
-    return [done[j["id"]] for j in jobs]
 
 
 def read_batch(path: Path) -> list[dict]:

@@ -9,14 +9,15 @@ from pathlib import Path
 
 from tests.support import ROOT
 
-PACKAGES = ("gpu_tasks", "scheduler", "workers", "cli", "compose", "tests", "benchmarks")
-PRODUCT = ("gpu_tasks", "scheduler", "workers", "cli")
+PACKAGES = ("gpu_tasks", "scheduler", "workers", "cli", "gpuq", "compose", "tests", "benchmarks")
+PRODUCT = ("gpu_tasks", "scheduler", "workers", "cli", "gpuq")
 # What each package may import of ours; anything else is an import uphill.
 ALLOWED = {
     "gpu_tasks": set(),
     "scheduler": {"gpu_tasks"},
     "workers": {"gpu_tasks", "scheduler", "cli"},  # cli: runlocal writes the CLI's config file
     "cli": set(),
+    "gpuq": {"cli"},  # the Python client's import name: cli/library.py
 }
 # Function-level imports of our own modules, each for a reason other than hiding a dependency.
 LATE_IMPORTS = {

@@ -60,7 +60,7 @@ def test_a_job_submitted_in_the_form_shows_up_finished_on_its_page(live_system, 
         link.click()
     assert download.value.suggested_filename == f"job-{job_id}.npy"
     assert np.load(download.value.path()).shape == (128, 128)
-    page.screenshot(path=str(support.ARTIFACTS / "job-page.png"), full_page=True)
+    page.screenshot(path=str(support.ROOT / "docs" / "img" / "job-page.png"), full_page=True)  # the tour
 
 
 def test_the_form_shows_a_bad_parameter_inline(live_system, live_cast, browser):
@@ -101,5 +101,6 @@ def test_the_dashboard_updates_itself_with_charts_and_counts(live_system, alice_
     page.wait_for_function(
         "document.querySelector('#counts [data-status=succeeded] b').textContent === '1'", timeout=30000
     )
-    page.wait_for_selector("#gpus svg.spark polyline", timeout=30000)
-    page.screenshot(path=str(support.ARTIFACTS / "dashboard.png"), full_page=True)
+    page.wait_for_selector("#gpus td.chart .uplot canvas", timeout=30000)  # a uPlot chart, axes and legend
+    assert "util" in page.inner_text("#gpus td.chart .u-legend")
+    page.screenshot(path=str(support.ROOT / "docs" / "img" / "dashboard.png"), full_page=True)  # the tour

@@ -253,7 +253,7 @@ def test_the_form_says_why_an_upload_was_refused(cast, client, settings):
     client.force_login(cast.alice)
     upload = SimpleUploadedFile("big.tar.gz", tar_gz({"w.bin": os.urandom(1000)}), "application/gzip")
     page = client.post("/submit/", {"kind": "run", "run.command": "python train.py", "run.upload": upload})
-    assert page.status_code == 200 and "BUNDLE_MAX_BYTES" in page.content.decode()
+    assert page.status_code == 400 and "BUNDLE_MAX_BYTES" in page.content.decode()
     assert not Job.objects.exists()
 
 

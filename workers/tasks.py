@@ -15,7 +15,12 @@ from workers.outcome import Outcome
 from workers.persist import persist
 
 
-@app.task(name=RUN_JOB)
+class JobFailed(Exception):
+    """Raised after a failed job is recorded, so that Celery (and Flower) count the task as failed too;
+    declared in `throws`, so the worker logs it in one line, without a traceback."""
+
+
+@app.task(name=RUN_JOB, throws=(JobFailed,))
 def run_job(job_id: int) -> None:
     r = redis_client()
     claimed = persist(lifecycle.claim, job_id, identity.current().host, identity.current().queue, pool.describe())
@@ -40,6 +45,8 @@ def run_job(job_id: int) -> None:
     if outcome.error_kind == "sticky":
         # A sticky CUDA error poisons this process's context: exit so a clean process replaces it.
         os._exit(70)
+    if recorded and outcome.status == Status.FAILED:
+        raise JobFailed(f"job {job_id} failed: {(outcome.error or '')[:500]}")
 
 
 def _note(outcome: Outcome) -> str:

@@ -179,6 +179,9 @@ class GpuSerializer(serializers.Serializer):
     drain_reason = serializers.CharField(allow_blank=True)
     queued = serializers.IntegerField()
     running_job = serializers.IntegerField(allow_null=True)
+    holder = serializers.DictField(
+        required=False, allow_null=True, help_text="who runs what there: owner, kind, and id (yours, or staff's)"
+    )
     snapshot = SnapshotField(allow_null=True)
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from scheduler.api import run_views, views
+from scheduler.api import lab, run_views, views
 
 urlpatterns = [
     path("jobs/", views.JobList.as_view(), name="api-jobs"),
@@ -18,6 +18,7 @@ urlpatterns = [
     path("arrays/<int:pk>/", views.ArrayDetail.as_view(), name="api-array"),
     path("arrays/<int:pk>/cancel/", views.cancel_array, name="api-array-cancel"),
     path("kinds/", views.kinds, name="api-kinds"),
+    path("queue/", lab.lab_queue, name="api-queue"),
     path("images/", views.ImageList.as_view(), name="api-images"),
     path("images/<int:pk>/", views.ImageDetail.as_view(), name="api-image"),
     path("jobs/counts/", views.job_counts, name="api-job-counts"),

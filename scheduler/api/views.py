@@ -14,7 +14,7 @@ from rest_framework.throttling import UserRateThrottle
 from gpu_tasks.params import json_schema
 from gpu_tasks.registry import KINDS
 from scheduler.api import serializers as s
-from scheduler.jobs import control, limits, results, submission
+from scheduler.jobs import control, finding, labqueue, limits, results, submission
 from scheduler.jobs.models import ContainerImage, Job, JobArray
 from scheduler.jobs.visibility import visible_arrays, visible_jobs
 
@@ -28,11 +28,8 @@ class JobList(generics.ListAPIView):
 
     def get_queryset(self) -> QuerySet[Job]:
         jobs = visible_jobs(self.request.user).select_related("owner").prefetch_related("after")
-        for field in ("status", "kind"):
-            value = self.request.query_params.get(field)
-            if value:
-                jobs = jobs.filter(**{field: value})
-        return jobs.order_by("-created_at", "-id")
+        query = {k: self.request.query_params.get(k, "") for k in ("status", "kind", "q")}
+        return finding.filtered(jobs, **query).order_by("-created_at", "-id")
 
     @extend_schema(request=s.JobSpecSerializer, responses={201: s.SubmittedJobSerializer})
     def post(self, request):
@@ -126,7 +123,7 @@ def kinds(request):
 @extend_schema(responses={200: s.GpuSerializer(many=True)})
 @api_view(["GET"])
 def gpus(request):
-    return Response(s.GpuSerializer(control.fleet_view(), many=True).data)
+    return Response(s.GpuSerializer(labqueue.with_holders(request.user, control.fleet_view()), many=True).data)
 
 
 @extend_schema(responses={200: s.HistoryPointSerializer(many=True)})

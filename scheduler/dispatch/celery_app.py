@@ -36,13 +36,20 @@ def task_id(job_id: int) -> str:
     return f"job-{job_id}"
 
 
-def send_job(job_id: int, queue: str, time_limit: int) -> None:
+def shown_name(kind: str) -> str:
+    """The task's name in Flower and the worker's log: `gpuq.matmul`, so Flower can filter by kind
+    (the worker still runs RUN_JOB; Celery's `shadow` changes only the name shown)."""
+    return f"gpuq.{kind}" if kind else RUN_JOB
+
+
+def send_job(job_id: int, queue: str, time_limit: int, kind: str = "") -> None:
     """Send a released job to its GPU's queue, with its soft and hard time limits (docs/ARCHITECTURE.md)."""
     app.send_task(
         RUN_JOB,
         args=[job_id],
         queue=queue,
         task_id=task_id(job_id),
+        shadow=shown_name(kind),
         soft_time_limit=time_limit,
         time_limit=time_limit + HARD_LIMIT_GRACE_S,
     )

@@ -23,7 +23,7 @@ from scheduler.fleet import store as fleet
 from scheduler.fleet.router import Decision, GpuState, JobDemand, route
 from scheduler.fleet.router import room as router_room
 from scheduler.fleet.snapshot import Snapshot
-from scheduler.jobs import fairshare, lifecycle
+from scheduler.jobs import dependencies, fairshare, lifecycle
 from scheduler.jobs.models import HELD, Job, Quota, Status
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,7 @@ def release() -> int:
     snaps = _with_overrides(r, fleet.live_snapshots(r))
     with transaction.atomic():
         _serialise()
+        dependencies.explain()
         gpus = [_gpu_state(s, held) for s, held in _with_holdings(snaps)]
         room = sum(router_room(g) for g in gpus if not g.draining and g.healthy)
         if not snaps:
@@ -101,7 +102,8 @@ def _with_overrides(r, snaps: list[Snapshot]) -> list[Snapshot]:
 
 
 def _explain_all_waiting(reason: str) -> None:
-    Job.objects.filter(status=Status.WAITING).exclude(wait_reason=reason).update(wait_reason=reason)
+    waiting = Job.objects.filter(status=Status.WAITING).exclude(wait_reason__startswith=dependencies.PREFIX)
+    waiting.exclude(wait_reason=reason).update(wait_reason=reason)
 
 
 def _serialise() -> None:
@@ -136,24 +138,35 @@ def _gpu_state(snap: Snapshot, held: dict) -> GpuState:
 
 def candidates(r, limit: int) -> list[Job]:
     """Waiting jobs whose dependencies succeeded, in release order: priority, fair share, age."""
-    ready = Job.objects.filter(status=Status.WAITING).exclude(
+    return release_order(r, limit, explain=True)[:limit]
+
+
+def ready_jobs():
+    """Waiting jobs whose dependencies all succeeded."""
+    return Job.objects.filter(status=Status.WAITING).exclude(
         after__status__in=[s for s in Status.values if s != Status.SUCCEEDED]
     )
+
+
+def release_order(r, limit: int | None, explain: bool = False) -> list[Job]:
+    """Ready jobs in the order rounds release them, at most `limit` of each user (None: all of them);
+    users at their GPU quota have none released (`explain`: their jobs say so)."""
+    ready = ready_jobs()
     owners = list(ready.values_list("owner_id", flat=True).distinct())
     allowance = _gpu_allowance(owners)
     per_user: dict[int, list[Job]] = {}
     for uid in owners:
-        take = min(limit, allowance.get(uid, (limit, ""))[0])
-        if take > 0:
-            per_user[uid] = list(ready.filter(owner_id=uid).order_by("-priority", "created_at", "id")[:take])
-        else:
-            reason = allowance[uid][1]
-            ready.filter(owner_id=uid).exclude(wait_reason=reason).update(wait_reason=reason)
+        cap, reason = allowance.get(uid, (None, ""))
+        take = cap if limit is None else limit if cap is None else min(limit, cap)
+        if take is not None and take <= 0:
+            if explain:
+                ready.filter(owner_id=uid).exclude(wait_reason=reason).update(wait_reason=reason)
+            continue
+        per_user[uid] = list(ready.filter(owner_id=uid).order_by("-priority", "created_at", "id")[:take])
     used = fairshare.usage(r, per_user)
     for uid, work in _held_work(per_user).items():
         used[uid] = used.get(uid, 0.0) + work
-    order = fairshare.interleave(per_user, used, lambda j: j.priority, lambda j: j.work_estimate)
-    return order[:limit]
+    return fairshare.interleave(per_user, used, lambda j: j.priority, lambda j: j.work_estimate)
 
 
 def _held_work(users) -> dict[int, float]:
@@ -203,9 +216,9 @@ def _apply(jobs: list[Job], decisions: list[Decision], uuids: dict[str, str]) ->
 
 def _send_all(released: list[tuple[str, int]], by_id: dict[int, Job]) -> None:
     for queue, job_id in released:
-        celery_app.send_job(job_id, queue, by_id[job_id].time_limit)
+        celery_app.send_job(job_id, queue, by_id[job_id].time_limit, by_id[job_id].kind)
 
 
 def resend(job: Job) -> None:
     """Send a released job's message again (Redis lost it); a duplicate is dropped by the claim."""
-    celery_app.send_job(job.id, job.queue, job.time_limit)
+    celery_app.send_job(job.id, job.queue, job.time_limit, job.kind)

@@ -18,7 +18,7 @@ from gpu_tasks.registry import get_kind
 from scheduler.dispatch.connections import redis_client
 from scheduler.fleet import store as fleet
 from scheduler.fleet.router import fits_fleet
-from scheduler.jobs import commands, lifecycle, limits
+from scheduler.jobs import commands, dependencies, lifecycle, limits
 from scheduler.jobs.errors import SubmissionError
 from scheduler.jobs.models import FINAL, ContainerImage, Job, JobArray, Quota
 from scheduler.jobs.release import release_soon
@@ -34,11 +34,34 @@ class Prepared:
     after: list[int] = field(default_factory=list)
     name: str = ""
     tags: list[str] = field(default_factory=list)
-    runner: str = ""
+    runner: str = ""  # where a run job's command runs: local or container
 
 
 def prepare(user, spec: dict, largest: int | None, quota: Quota | None = None) -> Prepared:
-    """Validate one job's spec against its kind, the user's bounds and the fleet; raise SubmissionError."""
+    """Validate one job's spec against its kind, the user's bounds and the fleet; raise SubmissionError
+    naming every field that is wrong, not only the first."""
+    errors: dict = {}
+    kind_params = _collect(errors, _kind_and_params, user, spec, largest)
+    priority = _collect(errors, _priority, user, spec.get("priority", 0), quota)
+    time_limit = _collect(errors, limits.time_limit, user, spec.get("time_limit"))
+    after = _collect(errors, _dependencies, user, spec.get("after") or [])
+    if errors:
+        raise SubmissionError(errors)
+    kind, params, estimate, runner = kind_params
+    labels = {"name": spec.get("name") or "", "tags": spec.get("tags") or [], "runner": runner}
+    return Prepared(kind.name, params, estimate, priority=priority, time_limit=time_limit, after=after, **labels)
+
+
+def _collect(errors: dict, check, *args):
+    """`check(*args)`, or None with its SubmissionError's fields added to `errors`."""
+    try:
+        return check(*args)
+    except SubmissionError as exc:
+        errors.update(exc.errors)
+        return None
+
+
+def _kind_and_params(user, spec: dict, largest: int | None) -> tuple:
     try:
         kind = get_kind(spec["kind"])
         if kind.staff_only and not user.is_staff:
@@ -59,17 +82,7 @@ def prepare(user, spec: dict, largest: int | None, quota: Quota | None = None) -
     refusal = fits_fleet(estimate.memory_bytes, largest)
     if refusal:
         raise SubmissionError({"params": refusal})
-    return Prepared(
-        kind.name,
-        params,
-        estimate,
-        priority=_priority(user, spec.get("priority", 0), quota),
-        time_limit=limits.time_limit(user, spec.get("time_limit")),
-        after=_dependencies(user, spec.get("after") or []),
-        name=spec.get("name") or "",
-        tags=spec.get("tags") or [],
-        runner=runner,
-    )
+    return kind, params, estimate, runner
 
 
 def _check_allowlisted(param: str, image: str) -> None:
@@ -145,7 +158,7 @@ def _row(user, p: Prepared, array: JobArray | None) -> Job:
         memory_estimate=p.estimate.memory_bytes,
         work_estimate=p.estimate.work,
         array=array,
-        wait_reason="waiting for a GPU with room",
+        wait_reason=dependencies.reason([(i, "") for i in p.after]) if p.after else dependencies.ROOM,
         name=p.name,
         tags=p.tags,
         runner=p.runner,

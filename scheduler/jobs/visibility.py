@@ -2,6 +2,7 @@
 
 from django.db.models import QuerySet
 
+from scheduler.jobs import position
 from scheduler.jobs.models import Job, JobArray
 
 
@@ -14,10 +15,9 @@ def visible_arrays(user) -> QuerySet[JobArray]:
 
 
 def ahead_of(job: Job) -> dict[str, int] | None:
-    """How many waiting jobs go before a waiting one: all of them, and those of higher priority."""
+    """How many waiting jobs the release order (priority, fair share, age) puts before a waiting
+    one, and how many of those are of higher priority; None when it cannot be released yet (it waits
+    for other jobs or for its owner's GPU quota: its wait reason says which)."""
     if job.status != "waiting":
         return None
-    waiting = Job.objects.filter(status="waiting")
-    higher = waiting.filter(priority__gt=job.priority).count()
-    same = waiting.filter(priority=job.priority, created_at__lt=job.created_at).count()
-    return {"jobs": higher + same, "higher_priority": higher}
+    return position.ahead_of(job)

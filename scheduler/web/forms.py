@@ -6,7 +6,6 @@ import hashlib
 import re
 
 from django.conf import settings
-from django.http import HttpRequest
 from django.urls import reverse
 
 from scheduler.jobs import bundles, joblog, outputs
@@ -28,9 +27,9 @@ def tags(text: str) -> list[str]:
     return found
 
 
-def uploaded_bundle(request: HttpRequest, kind: str) -> dict:
+def uploaded_bundle(user, files, kind: str) -> dict:
     """The `bundle` param from a working dir uploaded with the form ({} when none was)."""
-    upload = request.FILES.get(f"{kind}.upload")
+    upload = files.get(f"{kind}.upload") if files else None
     if upload is None:
         return {}
     sha = hashlib.sha256()
@@ -38,7 +37,7 @@ def uploaded_bundle(request: HttpRequest, kind: str) -> dict:
         sha.update(chunk)
     upload.seek(0)
     try:
-        return {"bundle": bundles.store(request.user, sha.hexdigest(), upload, upload.size).digest}
+        return {"bundle": bundles.store(user, sha.hexdigest(), upload, upload.size).digest}
     except SubmissionError as exc:
         raise SubmissionError({"upload": exc.errors.get("detail", str(exc))}, exc.status) from None
 

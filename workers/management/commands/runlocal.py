@@ -18,7 +18,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from rest_framework.authtoken.models import Token
 
-from cli.client import CONFIG_PATH
+from cli.client import CONFIG_PATH, CliError, save_config, saved_config
 from workers import launch
 
 REDIS_START_S = 15
@@ -39,7 +39,7 @@ class Command(BaseCommand):
         redis_proc = None if launch.redis_pings(settings.REDIS_URL) else _start_redis()
         call_command("migrate", verbosity=0, interactive=False)
         name, password, token = _local_user(user)
-        _write_cli_config(f"http://127.0.0.1:{port}", token)
+        cli_configured = _write_cli_config(f"http://127.0.0.1:{port}", token)
         workers = launch.gpu_workers() or {"cpu(no-GPU)": ["--cpu"]}
         system = launch.LocalSystem(
             launch.environment(os.environ), workers, web=launch.runserver(port), web_port=port, log_dir=None
@@ -47,21 +47,26 @@ class Command(BaseCommand):
         system.add("flower", launch.flower(flower_port, "--address=127.0.0.1", f"--basic-auth={name}:{password}"))
         if redis_proc:
             system.extra.append(redis_proc)
-        self._banner(port, flower_port, name, password, token)
+        self._banner(port, flower_port, name, password, token, cli_configured)
         try:
             code = system.supervise(stop)
         finally:
             system.stop()
         sys.exit(code)
 
-    def _banner(self, port: int, flower_port: int, name: str, password: str, token: str) -> None:
+    def _banner(self, port: int, flower_port: int, name: str, password: str, token: str, cli: bool) -> None:
+        where = (
+            f"({CONFIG_PATH} holds the URL and token)"
+            if cli
+            else f"(add --url http://127.0.0.1:{port} --token {token}: {CONFIG_PATH} names another server, kept)"
+        )
         self.stdout.write(
             self.style.SUCCESS(
                 f"\nGPU queue running locally\n"
                 f"  web:    http://127.0.0.1:{port}/   (user {name}, password {password})\n"
                 f"  API:    http://127.0.0.1:{port}/api/docs/   token {token}\n"
                 f"  Flower: http://127.0.0.1:{flower_port}/   (same user and password)\n"
-                f"  CLI:    submit-job matmul --param n=512 --wait   ({CONFIG_PATH} holds the URL and token)\n"
+                f"  CLI:    submit-job matmul --param n=512 --wait   {where}\n"
                 f"  Ctrl-C stops everything.\n"
             )
         )
@@ -103,7 +108,14 @@ def _local_user(name: str) -> tuple[str, str, str]:
     return name, password, Token.objects.get_or_create(user=user)[0].key
 
 
-def _write_cli_config(url: str, token: str) -> None:
-    CONFIG_PATH.parent.mkdir(parents=True, exist_ok=True)
-    CONFIG_PATH.write_text(json.dumps({"url": url, "token": token}))
-    CONFIG_PATH.chmod(0o600)
+def _write_cli_config(url: str, token: str) -> bool:
+    """Point the CLI at this local server, unless its config names another server (a lab member's
+    `submit-job login`): that one is kept, and the banner says how to reach this one instead."""
+    try:
+        saved = saved_config()
+    except CliError:
+        saved = {"url": "(unreadable)"}
+    if saved.get("url") not in (None, url):
+        return False
+    save_config(url, token)
+    return True

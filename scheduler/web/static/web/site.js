@@ -1,4 +1,4 @@
-// The submit form shows the fields of the chosen kind; the job page follows its job until it ends.
+// The submit form shows the fields of the chosen kind; pages marked data-refresh follow what they show.
 (function () {
   const kind = document.getElementById("kind");
   if (kind) {
@@ -9,37 +9,40 @@
       });
     });
   }
-  const job = document.getElementById("job");
-  if (job && job.dataset.final !== "1") {
-    const set = (id, text) => { document.getElementById(id).textContent = text; };
-    const poll = async () => {
-      const r = await fetch(job.dataset.url, { credentials: "same-origin" });
-      if (!r.ok) return setTimeout(poll, 2000);
-      const j = await r.json();
-      const status = document.getElementById("status");
-      status.textContent = j.status; status.className = "status " + j.status;
-      set("reason", j.status === "waiting" ? j.wait_reason : j.route_reason);
-      set("attempts", j.attempts); set("queue", j.queue || "—");
-      set("ahead", j.ahead ? `· behind ${j.ahead.jobs} waiting jobs` +
-        (j.ahead.higher_priority ? ` (${j.ahead.higher_priority} of higher priority)` : "") : "");
-      set("result", j.result ? JSON.stringify(j.result, null, 1) : "—");
-      document.getElementById("download").hidden = !j.result_url;
-      if (j.result_url) document.getElementById("result-npy").href = j.result_url;
-      set("error", j.error || "");
-      const ol = document.getElementById("events");
-      ol.replaceChildren(...j.events.map((e) => {
-        const li = document.createElement("li");
-        li.textContent = `${e.at.slice(11, 23)} ${e.status} ${e.message}`;
-        return li;
-      }));
-      if (["succeeded", "failed", "cancelled"].includes(j.status)) {
-        job.dataset.final = "1";
-        const cancel = document.getElementById("cancel");
-        if (cancel) cancel.closest("form").remove();
-      } else setTimeout(poll, 1000);
+  // Cancel and Drain ask first: a click by mistake would stop someone's work.
+  document.addEventListener("click", (e) => {
+    const b = e.target.closest("button[data-confirm]");
+    if (b && !window.confirm(b.dataset.confirm)) e.preventDefault();
+  });
+
+  // "Copy as CLI": the command's text to the clipboard (selected instead where the page is not https).
+  document.addEventListener("click", async (e) => {
+    const b = e.target.closest("button[data-copy]");
+    if (!b) return;
+    const text = document.getElementById(b.dataset.copy).textContent;
+    try { await navigator.clipboard.writeText(text); b.textContent = "Copied"; }
+    catch { window.getSelection().selectAllChildren(document.getElementById(b.dataset.copy)); b.textContent = "Selected: Ctrl-C"; }
+  });
+
+  // Lists marked data-refresh="SECONDS" are fetched again as the server renders them, while the tab is seen.
+  document.querySelectorAll("[data-refresh]").forEach((el) => {
+    const again = async () => {
+      if (!document.hidden) {
+        const r = await fetch(location.href, { credentials: "same-origin" }).catch(() => null);
+        if (r && r.ok) {
+          const fresh = new DOMParser().parseFromString(await r.text(), "text/html").getElementById(el.id);
+          if (fresh) {
+            el.replaceChildren(...fresh.childNodes);
+            el.dataset.final = fresh.dataset.final || "";
+            el.dataset.refreshed = String(Number(el.dataset.refreshed || 0) + 1);
+          }
+        }
+      }
+      // A finished job's page has nothing more to learn.
+      if (el.dataset.final !== "1") setTimeout(again, 1000 * Number(el.dataset.refresh));
     };
-    setTimeout(poll, 500);
-  }
+    if (el.dataset.final !== "1") setTimeout(again, 1000 * Number(el.dataset.refresh));
+  });
 
   // The job page's log pane: new lines by number from the API, scrolled along while "follow" is ticked.
   const pane = document.getElementById("log-pane");
@@ -64,14 +67,39 @@
     setTimeout(more, 500);
   }
 
-  // The GPU dashboard: live figures, a chart of the last minutes, and jobs by state, every 2 s.
+  // The GPU dashboard: live figures, a chart of the last minutes with axes, and jobs by state, every 2 s.
   const fleet = document.getElementById("gpus");
+  // Who runs what on a GPU: a link to the job where it is yours (or you are staff), its owner and kind.
+  const bytes = (n) => n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(1)} GiB` : `${(n / 2 ** 20).toFixed(1)} MiB`;
+  const holder = (h) => {
+    if (!h) return [];
+    const parts = [];
+    if (h.id) {
+      const a = document.createElement("a");
+      a.href = `/jobs/${h.id}/`; a.textContent = h.id;
+      parts.push(a, " ");
+    }
+    parts.push(`${h.owner} · ${h.kind}`);
+    return parts;
+  };
   if (fleet) {
-    const spark = (points, key, scale, colour) => {
-      if (points.length < 2) return "";
-      const t0 = points[0].t, span = Math.max(points[points.length - 1].t - t0, 1);
-      const xy = points.map((p) => `${(100 * (p.t - t0) / span).toFixed(1)},${(30 - 30 * Math.min((p[key] || 0) / scale, 1)).toFixed(1)}`);
-      return `<polyline fill="none" stroke="${colour}" stroke-width="1.5" points="${xy.join(" ")}"/>`;
+    // One uPlot chart per GPU (vendored, static/web/vendor/uplot): utilization and memory in %, over time.
+    const charts = new Map();
+    const dark = window.matchMedia("(prefers-color-scheme: dark)").matches;
+    const axis = { stroke: dark ? "#9ca3af" : "#555", grid: { stroke: dark ? "#374151" : "#eee" }, ticks: { show: false } };
+    const draw = (cell, hist, total) => {
+      const data = [
+        hist.map((p) => p.t),
+        hist.map((p) => p.utilization ?? null),
+        hist.map((p) => (p.memory_used == null ? null : (100 * p.memory_used) / total)),
+      ];
+      if (charts.has(cell)) return charts.get(cell).setData(data);
+      charts.set(cell, new uPlot({
+        width: 300, height: 130,
+        scales: { y: { range: [0, 100] } },
+        axes: [{ ...axis }, { ...axis, size: 48, values: (u, ticks) => ticks.map((t) => `${t}%`) }],
+        series: [{}, { label: "util", stroke: "#1a73e8", width: 1.5 }, { label: "memory", stroke: "#137333", width: 1.5 }],
+      }, data, cell));
     };
     const refresh = async () => {
       const [gpus, counts] = await Promise.all([
@@ -87,15 +115,13 @@
         if (!row) continue;
         const s = g.snapshot || {}, cells = row.children;
         cells[2].textContent = !g.alive ? "silent" : g.draining ? `draining (${g.drain_reason})` : s.healthy ? "ready" : `unhealthy: ${s.health_reason}`;
-        cells[3].textContent = g.snapshot ? `${Math.round(s.memory_used / 1048576)} / ${Math.round(s.memory_total / 1048576)} MiB` : "";
+        cells[3].textContent = g.snapshot ? `${bytes(s.memory_used)} / ${bytes(s.memory_total)}` : "";
         cells[4].textContent = g.snapshot ? `${Math.round(s.utilization)}%` : "";
         cells[5].textContent = s.temperature ?? "";
         cells[7].textContent = g.queued;
-        cells[8].innerHTML = g.running_job ? `<a href="/jobs/${g.running_job}/">${g.running_job}</a>` : "";
+        cells[8].replaceChildren(...holder(g.holder));
         const hist = await fetch(`${fleet.dataset.url}${encodeURIComponent(g.uuid)}/history/`).then((r) => r.json());
-        const total = s.memory_total || 1;
-        cells[6].innerHTML = `<svg class="spark" viewBox="0 0 100 30" width="160" height="36">` +
-          spark(hist, "utilization", 100, "#1a73e8") + spark(hist, "memory_used", total, "#137333") + "</svg>";
+        draw(cells[6], hist, s.memory_total || 1);
       }
       fleet.dataset.refreshed = String(Number(fleet.dataset.refreshed || 0) + 1);
       setTimeout(refresh, 2000);

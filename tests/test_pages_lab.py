@@ -1,0 +1,131 @@
+"""The lab's screens in a real headless Chromium, for a normal user and for staff, at desktop and phone
+width, light and dark; the screenshots land in docs/img/ for the README's tour."""
+
+import pytest
+
+from tests import support
+from tests.test_pages import browser, log_in  # noqa: F401 (the browser fixture)
+
+pytestmark = [pytest.mark.slow]
+IMG = support.ROOT / "docs" / "img"
+DESKTOP, PHONE = {"width": 1280, "height": 860}, {"width": 390, "height": 844}
+PASSWORDS = {"alice": "alice-secret-pw", "bob": "bob-secret-pw", "sam": "sam-secret-pw"}
+
+
+@pytest.fixture
+def tokens(live_cast) -> dict[str, str]:
+    # Tokens before the browser starts: Playwright's event loop forbids the ORM afterwards.
+    return {u.username: live_cast.token(u) for u in (live_cast.alice, live_cast.bob, live_cast.staff)}
+
+
+@pytest.fixture
+def lab(live_system, tokens):
+    """Bob holds both workers with long burns (each runs one and holds one more); alice waits, with one job
+    after another of hers, and fair share puts her first job before bob's last."""
+    http = {name: live_system.session(t) for name, t in tokens.items()}
+    url = live_system.url
+    burn = {"kind": "burn", "params": {"seconds": 60, "mib": 1}}
+    bobs = http["bob"].post(f"{url}/api/jobs/batch/", json={"jobs": [burn] * 5}).json()["jobs"]
+    first = http["alice"].post(f"{url}/api/jobs/", json=burn).json()
+    second = http["alice"].post(f"{url}/api/jobs/", json={"kind": "noop", "after": [first["id"]]}).json()
+    support.wait_until(
+        lambda: sum(j["status"] == "running" for j in http["sam"].get(f"{url}/api/jobs/").json()["results"]) == 2,
+        60,
+        "bob's burns to hold both workers",
+    )
+    yield {"bob": [j["id"] for j in bobs], "first": first["id"], "second": second["id"]}
+    for job_id in [*[j["id"] for j in bobs], first["id"], second["id"]]:
+        http["sam"].post(f"{url}/api/jobs/{job_id}/cancel/")
+
+
+def _page(browser, url: str, user: str, viewport=DESKTOP, scheme="light"):  # noqa: F811
+    page = browser.new_page(viewport=viewport, color_scheme=scheme)
+    log_in(page, url, user, PASSWORDS[user])
+    return page
+
+
+def _shot(page, name: str) -> None:
+    page.screenshot(path=str(IMG / f"{name}.png"), full_page=True)
+
+
+def test_it_shows_a_normal_user_the_lab_queue_without_others_ids(live_system, lab, browser):  # noqa: F811
+    page = _page(browser, live_system.url, "alice")
+    page.goto(f"{live_system.url}/queue/")
+    rows = page.locator("#queue tbody tr")
+    texts = [rows.nth(i).inner_text() for i in range(rows.count())]
+    bobs = [t for t in texts if "bob" in t]
+    assert len(bobs) == 5 and all(t.startswith("—") for t in bobs) and sum("running" in t for t in bobs) == 2
+    assert page.locator(f"#queue a[href='/jobs/{lab['bob'][0]}/']").count() == 0
+    assert page.locator(f"#queue a[href='/jobs/{lab['second']}/']").count() == 1
+    assert "bob" in page.inner_text("#shares") and "alice" in page.inner_text("#shares")
+    _shot(page, "lab-queue")
+
+
+def test_staff_see_every_id_and_owner(live_system, lab, browser):  # noqa: F811
+    page = _page(browser, live_system.url, "sam")
+    page.goto(f"{live_system.url}/queue/")
+    assert page.locator(f"#queue a[href='/jobs/{lab['bob'][0]}/']").count() == 1
+    page.goto(f"{live_system.url}/")
+    assert "owner" in page.inner_text("#jobs thead") and "bob" in page.inner_text("#jobs")
+    _shot(page, "jobs-staff")
+
+
+def test_the_gpu_page_names_who_holds_each_gpu_and_its_running_link_works(live_system, lab, browser):  # noqa: F811
+    page = _page(browser, live_system.url, "alice")
+    page.goto(f"{live_system.url}/gpus/")
+    page.wait_for_function("Number(document.getElementById('gpus').dataset.refreshed || 0) >= 1", timeout=30000)
+    assert page.inner_text("#gpus").count("bob · burn") == 2
+    assert page.locator("#gpus a[href^='/jobs/']").count() == 0  # no link that would be a 404
+    _shot(page, "gpus-user")
+
+
+def test_a_dependent_job_names_the_job_it_waits_for(live_system, lab, browser):  # noqa: F811
+    page = _page(browser, live_system.url, "alice")
+    page.goto(f"{live_system.url}/jobs/{lab['second']}/")
+    assert page.inner_text("#reason") == f"waiting for job {lab['first']} (waiting)"
+    page.goto(f"{live_system.url}/jobs/{lab['first']}/")
+    assert page.inner_text("#ahead") == "· behind 0 waiting jobs in the release order"  # bob's 5th is after it
+    assert "UTC" in page.inner_text("#facts")
+    _shot(page, "job-waiting")
+
+
+def test_cancel_asks_first(live_system, lab, browser):  # noqa: F811
+    page = _page(browser, live_system.url, "alice")
+    page.goto(f"{live_system.url}/jobs/{lab['second']}/")
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.click("#cancel")
+    page.wait_for_timeout(300)  # a dismissed dialog sends nothing; give a wrong submit time to land
+    assert page.inner_text("#status") == "waiting"
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#cancel")
+    page.wait_for_function("document.getElementById('status').textContent === 'cancelled'", timeout=10000)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_pages_fit_a_phone_and_follow_the_colour_scheme(live_system, lab, browser, scheme):  # noqa: F811
+    page = _page(browser, live_system.url, "alice", PHONE, scheme)
+    for path, name in (("/gpus/", "gpus"), ("/queue/", "lab-queue"), ("/", "jobs")):
+        page.goto(f"{live_system.url}{path}")
+        # The page itself does not scroll sideways: wide tables scroll inside their box.
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        _shot(page, f"{name}-phone-{scheme}")
+    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert (background == "rgb(255, 255, 255)") == (scheme == "light")
+    desk = _page(browser, live_system.url, "alice", DESKTOP, scheme)
+    desk.goto(f"{live_system.url}/queue/")
+    _shot(desk, f"lab-queue-{scheme}")
+
+
+def test_the_form_keeps_its_input_and_lists_every_error(live_system, tokens, browser):  # noqa: F811
+    page = _page(browser, live_system.url, "alice")
+    page.goto(f"{live_system.url}/submit/")
+    page.select_option("#kind", "matmul")
+    page.fill("input[name='matmul.n']", "3")
+    page.fill("#priority", "99")
+    page.click("#submit")
+    assert page.input_value("input[name='matmul.n']") == "3" and page.input_value("#priority") == "99"
+    assert sorted(page.locator("p.error[data-field]").evaluate_all("els => els.map(e => e.dataset.field)")) == [
+        "n",
+        "priority",
+    ]
+    _shot(page, "submit-errors")
