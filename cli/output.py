@@ -119,6 +119,10 @@ def job_detail(job: dict, as_json: bool) -> None:
     if as_json:
         return raw(job, True)
     jobs_table([job], False)
+    if job.get("forecast"):
+        console.print(f"[bold]start[/bold] {job['forecast']['text']}", highlight=False)
+    if job.get("gang"):
+        console.print(f"[bold]GPUs[/bold] {', '.join(m['queue'] for m in job['gang'])}", highlight=False)
     for key in ("params", "result"):
         if job.get(key):
             console.print(f"[bold]{key}[/bold]", json.dumps(job[key], indent=1))
@@ -159,7 +163,7 @@ def _param(name: str, p: dict) -> str:
 def gpus(items: list[dict], as_json: bool) -> None:
     if as_json:
         return raw(items, True)
-    table = Table("GPU", "host", "state", "memory used/total MiB", "util %", "queued", "running")
+    table = Table("GPU", "host", "state", "memory used / total", "util %", "queued", "running")
     for g in items:
         s = g.get("snapshot") or {}
         state = (
@@ -171,7 +175,7 @@ def gpus(items: list[dict], as_json: bool) -> None:
             if s.get("healthy", True)
             else "unhealthy"
         )
-        mem = f"{s['memory_used'] // 2**20}/{s['memory_total'] // 2**20}" if s else ""
+        mem = f"{_gib(s['memory_used'])} / {_gib(s['memory_total'])}" if s else ""
         table.add_row(
             f"{g['name']} {g['queue']}",
             g["host"],
@@ -179,9 +183,18 @@ def gpus(items: list[dict], as_json: bool) -> None:
             mem,
             str(s.get("utilization", "")),
             str(g["queued"]),
-            str(g["running_job"] or ""),
+            _holder(g.get("holder")) or str(g["running_job"] or ""),
         )
     console.print(table)
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
+
+
+def _holder(h: dict | None) -> str:
+    """`12 alice · fft`, or `bob · fft` where the job is not yours to name."""
+    return f"{h['id'] or ''} {h['owner']} · {h['kind']}".strip() if h else ""
 
 
 def lab_queue(body: dict, as_json: bool) -> None:

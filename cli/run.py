@@ -26,7 +26,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--time-limit", type=int, help="seconds (default: the deployment's)")
     p.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="repeatable")
     p.add_argument("--mount", action="append", default=[], metavar="NAME", help="a mount staff declared (repeatable)")
-    p.add_argument("--gpu-mib", type=int, help="GPU memory the job will use, in MiB (for routing)")
+    p.add_argument("--gpus", type=int, help="GPUs of one host it runs on at once (default 1)")
+    p.add_argument("--gpu-mib", type=int, help="GPU memory the job will use on each GPU, in MiB (for routing)")
     p.add_argument("--runner", choices=("local", "container"), help="default: the deployment's choice")
     p.add_argument("--priority", type=int)
     p.add_argument("--max-upload-mib", type=float, default=bundle.DEFAULT_MAX_BYTES / 2**20)
@@ -74,7 +75,7 @@ def spec(client: Client, args: argparse.Namespace) -> dict:
     if args.mount:
         params["mounts"] = ",".join(args.mount)
     body = {"kind": "run", "params": params, "name": args.name or _default_name(args.command), "tags": args.tag}
-    for name, value in (("time_limit", args.time_limit), ("priority", args.priority)):
+    for name, value in (("time_limit", args.time_limit), ("priority", args.priority), ("gpus", args.gpus)):
         if value is not None:
             body[name] = value
     return body

@@ -48,6 +48,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--priority", type=int)
     p.add_argument("--after", help="comma-separated job ids that must succeed first")
     p.add_argument("--time-limit", type=int, help="seconds")
+    p.add_argument("--gpus", type=int, help="GPUs of one host the job runs on at once (default 1)")
     p.add_argument("--batch", type=Path, help="a JSON-lines file of jobs, submitted whole or not at all")
     p.add_argument("--wait", "-w", action="store_true", help="wait until the jobs finish")
     p.add_argument("--status", help="list: only jobs in this status")
@@ -131,6 +132,8 @@ def submit(client: Client, args: argparse.Namespace) -> list[dict]:
         spec["priority"] = args.priority
     if args.time_limit is not None:
         spec["time_limit"] = args.time_limit
+    if args.gpus is not None:
+        spec["gpus"] = args.gpus
     if args.after:
         spec["after"] = [parse_id(x) for x in args.after.split(",")]
     if args.array:

@@ -1,4 +1,4 @@
-"""Container healthchecks, one per role: `python compose/healthcheck.py web|flower|releaser|worker [port]`.
+"""Container healthchecks, one per role: `python compose/healthcheck.py web|flower|releaser|worker|docker-proxy [port]`.
 
 Exit 0 when healthy. Runs inside the image (PYTHONPATH=/app); the port argument lets a test aim it at
 a server on another port.
@@ -45,19 +45,27 @@ def releaser() -> bool:
 
 
 def worker() -> bool:
-    """The Celery worker of this container's GPU answers a ping through the broker."""
-    import pynvml
-
+    """The Celery worker of this container's GPU (or CPU) answers a ping through the broker."""
     from workers import gpu
 
-    pynvml.nvmlInit()
     host = os.environ.get("GPUQ_HOSTNAME", "")
-    uuid = gpu.resolve_visible(os.environ.get("CUDA_VISIBLE_DEVICES", ""), gpu.list_gpus(pynvml)).uuid
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "")
+    if visible:
+        import pynvml
+
+        pynvml.nvmlInit()
+        uuid = gpu.resolve_visible(visible, gpu.list_gpus(pynvml)).uuid
+    else:  # a CPU worker (`python -m workers --cpu`)
+        uuid = gpu.cpu_identity(host, 0).uuid
     _django()
     from scheduler.dispatch.celery_app import app
 
     node = f"{gpu.queue_name(host, uuid)}@{host}"
     return bool(app.control.ping(destination=[node], timeout=5.0))
+
+
+def docker_proxy(port: int = 2375) -> bool:
+    return http_status(port, "/_ping") == 200
 
 
 def _django() -> None:
@@ -67,7 +75,7 @@ def _django() -> None:
     django.setup()
 
 
-ROLES = {"web": web, "flower": flower, "releaser": releaser, "worker": worker}
+ROLES = {"web": web, "flower": flower, "releaser": releaser, "worker": worker, "docker-proxy": docker_proxy}
 
 if __name__ == "__main__":
     role, *port = sys.argv[1:]

@@ -87,3 +87,5 @@ class JobKind:
     description: str = ""
     tags: tuple[str, ...] = field(default_factory=tuple)
     runner: Runner = ARRAYS
+    # Whether a job of this kind may ask for several GPUs (`gpus: N`): its run then sees all N of them.
+    multi_gpu: bool = False

@@ -69,6 +69,7 @@ RUN = JobKind(
     "what it writes under $GPUQ_OUTPUTS is kept with the job.",
     tags=("command",),
     runner=COMMANDS,
+    multi_gpu=True,  # it sees all its GPUs (CUDA_VISIBLE_DEVICES lists them) and uses them as it likes
 )
 
 KINDS = (RUN,)

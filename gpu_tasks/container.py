@@ -64,7 +64,9 @@ check_env = _parses(environment, 16384)
 ENV = Param(
     "env", str, "", help='Environment as NAME=VALUE pairs, quoted as in a shell: A=1 B="two words"', check=check_env
 )
-GPU_MIB = Param("gpu_mib", int, 1024, 0, 1024 * 1024, help="GPU memory the job will use, in MiB (for routing)")
+GPU_MIB = Param(
+    "gpu_mib", int, 1024, 0, 1024 * 1024, help="GPU memory the job will use on each GPU, in MiB (for routing)"
+)
 
 
 def estimate_container(*, gpu_mib: int, **_: Any) -> Estimate:
@@ -95,6 +97,7 @@ CONTAINER = JobKind(
     description="Runs an allowlisted image on the GPU the job was routed to; its output is the job's log.",
     tags=("container",),
     runner=CONTAINERS,
+    multi_gpu=True,
 )
 
 KINDS = (CONTAINER,)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gpu_tasks import command, container, fft, linalg, montecarlo, simulation, stats, synthetic
+from gpu_tasks import allreduce, command, container, fft, linalg, montecarlo, simulation, stats, synthetic
 from gpu_tasks.base import JobKind, UnknownKind
 
 FAMILIES = (
@@ -12,6 +12,7 @@ FAMILIES = (
     montecarlo,
     simulation,
     synthetic,
+    allreduce,
     container,
     command,
 )

@@ -99,12 +99,15 @@ def execute(kind_name: str, params: dict[str, Any], xp: ModuleType) -> dict[str,
     return produce(kind_name, params, xp).summary
 
 
-def produce(kind_name: str, params: dict[str, Any], xp: ModuleType) -> Output:
-    """`execute`, keeping the kind's result array (None where it has none) for the worker to save."""
-    run = get_kind(kind_name).run
+def produce(kind_name: str, params: dict[str, Any], xp: ModuleType, devices: int = 1) -> Output:
+    """`execute`, keeping the kind's result array (None where it has none) for the worker to save;
+    a multi-GPU kind is told how many devices it has (NumPy simulates that many)."""
+    kind = get_kind(kind_name)
+    run = kind.run
     if run is None:
         raise ValueError(f"kind {kind_name!r} has no array function: its runner runs it")
-    output, seconds = _timed(xp, lambda: _run(run, xp, params))
+    given = {**params, "devices": devices} if kind.multi_gpu else params
+    output, seconds = _timed(xp, lambda: _run(run, xp, given))
     return Output({**output.summary, "gpu_time_s": seconds, "backend": backend(xp)}, output.array)
 
 
@@ -173,7 +176,8 @@ def warm_up(xp: ModuleType) -> None:
     """Run every public kind once at its smallest, so the CUDA context, cuBLAS and cuFFT handles and each
     kind's compiled kernels exist before the first job (measured: ~0.8 s context, ~0.3 s first matmul)."""
     for kind in KINDS.values():
-        if kind.run is None or kind.staff_only:
+        # Multi-GPU kinds run in a child of their own (workers/gang.py): nothing of theirs to warm here.
+        if kind.run is None or kind.staff_only or kind.multi_gpu:
             continue
         for params in smallest(kind):
             kind.run(xp, **params)

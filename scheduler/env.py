@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import quote, urlsplit, urlunsplit
 
 T = TypeVar("T")
 
@@ -110,3 +111,19 @@ def _number(name: str, kind: Callable[[str], T], what: str) -> Callable[[str], T
             raise ValueError(f"{name}={value!r} is not {what}") from None
 
     return parse
+
+
+def url_with_password(url: str, password: str) -> str:
+    """URL with the password put in, URL-quoted, so that one with @, : or / cannot break it.
+
+    >>> url_with_password("redis://redis:6379/0", "a@b:c/d")
+    'redis://:a%40b%3Ac%2Fd@redis:6379/0'
+    >>> url_with_password("postgres://gpuq@db:5432/gpuq", "p")
+    'postgres://gpuq:p@db:5432/gpuq'
+    """
+    if not password:
+        return url
+    parts = urlsplit(url)
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:{quote(password, safe='')}@{hostport}"))

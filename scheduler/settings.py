@@ -6,7 +6,18 @@ from pathlib import Path
 import dj_database_url
 
 from scheduler.dispatch import keys
-from scheduler.env import DECLARED, declare, envbool, envfloat, envint, envlist, envstr, is_set, section
+from scheduler.env import (
+    DECLARED,
+    declare,
+    envbool,
+    envfloat,
+    envint,
+    envlist,
+    envstr,
+    is_set,
+    section,
+    url_with_password,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 section("Django")
@@ -24,8 +35,8 @@ VAR_DIR.mkdir(parents=True, exist_ok=True)  # the SQLite file and local state li
 DEBUG = envbool("DEBUG", False, why="never true in production")
 # The default key is for a local machine only: `check --deploy` flags it (security.W009).
 LOCAL_KEY = "django-insecure-local-development-key-change-me"
-KEY_WHY = 'Django\'s signing key, required in compose: python -c "import secrets; print(secrets.token_urlsafe(50))"'
-SECRET_KEY = envstr("SECRET_KEY", LOCAL_KEY, why=KEY_WHY, shown="a key for a local machine only", compose="required")
+KEY_WHY = "Django's signing key; in compose SECRET_KEY_FILE, from the secret_key secret file"
+SECRET_KEY = envstr("SECRET_KEY", LOCAL_KEY, why=KEY_WHY, shown="a key for a local machine only", compose="fixed")
 ALLOWED_HOSTS = envlist(
     "ALLOWED_HOSTS",
     "localhost,127.0.0.1,[::1],testserver",
@@ -89,12 +100,20 @@ TEMPLATES = [
 
 DATABASES = {
     "default": dj_database_url.parse(
-        envstr(
-            "DATABASE_URL",
-            f"sqlite:///{VAR_DIR / 'db.sqlite3'}",
-            why="the database; compose builds it from POSTGRES_PASSWORD, a second GPU host names the main host's",
-            shown="SQLite in GPUQ_VAR_DIR",
-            compose="env",
+        url_with_password(
+            envstr(
+                "DATABASE_URL",
+                f"sqlite:///{VAR_DIR / 'db.sqlite3'}",
+                why="the database, without its password; a second GPU host names the main host's",
+                shown="SQLite in GPUQ_VAR_DIR",
+                compose="env",
+            ),
+            envstr(
+                "DATABASE_PASSWORD",
+                why="put into DATABASE_URL URL-quoted (any character works); in compose DATABASE_PASSWORD_FILE, "
+                "from the postgres_password secret file",
+                compose="fixed",
+            ),
         ),
         # Kept open between requests and jobs: a new PostgreSQL connection costs a backend fork,
         # which dominated the dispatch latency when each request and job opened its own.
@@ -198,11 +217,19 @@ SPECTACULAR_SETTINGS = {
 
 section("Redis")
 # Redis: broker, GPU telemetry, leases, fair share, rate limits; one URL (and one DB) for all by default.
-REDIS_URL = envstr(
-    "REDIS_URL",
-    "redis://127.0.0.1:6379/0",
-    why="Redis; compose builds it from REDIS_PASSWORD, a second GPU host names the main host's",
-    compose="env",
+REDIS_URL = url_with_password(
+    envstr(
+        "REDIS_URL",
+        "redis://127.0.0.1:6379/0",
+        why="Redis, without its password; a second GPU host names the main host's",
+        compose="env",
+    ),
+    envstr(
+        "REDIS_PASSWORD",
+        why="put into REDIS_URL URL-quoted (any character works); in compose REDIS_PASSWORD_FILE, "
+        "from the redis_password secret file",
+        compose="fixed",
+    ),
 )
 CELERY_BROKER_URL = envstr(
     "CELERY_BROKER_URL", REDIS_URL, why="Celery's broker, where another Redis should carry the jobs", shown="REDIS_URL"
@@ -229,6 +256,7 @@ JOB_TIME_LIMIT_DEFAULT = envint(
     "JOB_TIME_LIMIT_DEFAULT", 600, why="a job's time limit when it asks for none, in seconds"
 )
 JOB_TIME_LIMIT_MAX = envint("JOB_TIME_LIMIT_MAX", 24 * 3600, why="the longest time limit a job may ask for, in seconds")
+JOB_GPUS_MAX = envint("JOB_GPUS_MAX", 16, why="GPUs one job may ask for (`gpus: N`, all on one host)")
 JOB_MAX_ATTEMPTS = envint(
     "JOB_MAX_ATTEMPTS", 3, why="attempts before a job that kills its worker is failed as poisoned (as Ray and Dask)"
 )
@@ -264,6 +292,13 @@ GPU_FEED_SECONDS = envfloat(
 )
 GPU_MAX_HELD = envint("GPU_MAX_HELD", 32, why="the most jobs a GPU holds while feeding it short ones")
 GPU_CONCURRENCY = envint("GPU_CONCURRENCY", 1, why="jobs a GPU worker runs at the same time")
+# scheduler/fleet/reservation.py
+GPU_RESERVATIONS = envbool(
+    "GPU_RESERVATIONS",
+    True,
+    why="the first waiting job that cannot start reserves the GPUs that free soonest; later jobs use them only "
+    "when they end before it starts (backfill). false: whatever fits goes first",
+)
 TELEMETRY_INTERVAL = envfloat("TELEMETRY_INTERVAL", 1.0, why="seconds between a worker's telemetry snapshots")
 TELEMETRY_TTL = envfloat(
     "TELEMETRY_TTL", 5.0, why="seconds a snapshot stays in Redis: a worker that stops publishing drops out"
@@ -390,16 +425,35 @@ CACHES = {
 
 section("Compose and nginx")
 # Read by docker compose and nginx, not by Django: declared here with the rest, so .env.example lists them.
-declare(
-    "REDIS_PASSWORD", "", "Redis's password (redis-server --requirepass); REDIS_URL is built from it", compose="compose"
-)
-declare(
-    "POSTGRES_PASSWORD", "", "PostgreSQL's password for user gpuq; DATABASE_URL is built from it", compose="compose"
-)
+# The secrets are files in SECRETS_DIR (secret_key, redis_password, postgres_password, flower_password),
+# mounted as compose secrets into the containers that need them: see docs/DEPLOYMENT.md.
+declare("SECRETS_DIR", "./secrets", "the folder of the secret files, relative to compose/", compose="compose")
 declare("FLOWER_USER", "", "Flower's login at /flower/ (no comma in it)", compose="compose", example="admin")
-declare("FLOWER_PASSWORD", "", "Flower's password (no comma in it)", compose="compose")
 declare("GPUQ_IMAGE", "gpuq:latest", "the image every app service runs (docker compose build)", compose="compose")
+declare(
+    "REDIS_IMAGE",
+    "redis:7-alpine",
+    "Redis's image (compose/images/redis builds one without a registry)",
+    compose="compose",
+)
+declare(
+    "POSTGRES_IMAGE", "postgres:16-alpine", "PostgreSQL's image (compose/images/postgres likewise)", compose="compose"
+)
+declare("NGINX_IMAGE", "nginx:1.27-alpine", "nginx's image (compose/images/nginx likewise)", compose="compose")
 declare("HTTP_PORT", "80", "the host port nginx publishes", compose="compose")
+declare(
+    "HTTPS_PORT", "443", "the host port of nginx's TLS server (published even with NGINX_TLS off)", compose="compose"
+)
+declare("NGINX_TLS", "off", "on: nginx serves TLS with TLS_CERT and TLS_KEY, plain HTTP redirects", compose="compose")
+declare("TLS_CERT", "", "the certificate (full chain) nginx serves with NGINX_TLS=on", compose="compose")
+declare("TLS_KEY", "", "its private key", compose="compose")
+declare(
+    "BEHIND_TLS_PROXY",
+    "false",
+    "true: an outer TLS proxy's X-Forwarded-Proto reaches Django (only if nothing else can reach HTTP_PORT)",
+    compose="compose",
+)
+declare("HEALTHCHECK_INTERVAL", "30s", "how often every container's healthcheck runs", compose="compose")
 declare("WEB_CONCURRENCY", "3", "gunicorn processes in the web container", compose="compose")
 declare("NGINX_MAX_BODY", "8m", "nginx's body limit; keep it equal to MAX_BODY_BYTES", compose="compose")
 declare(
@@ -411,9 +465,12 @@ declare(
 declare("NGINX_SUBMIT_RATE", "10r/s", "job submissions per client address at nginx", compose="compose")
 declare("NGINX_SUBMIT_BURST", "20", "submissions above NGINX_SUBMIT_RATE nginx lets through at once", compose="compose")
 declare(
-    "DOCKER_PROXY_IMAGE",
-    "tecnativa/docker-socket-proxy:0.3.0",
-    "the socket proxy between the workers and the host's container engine",
+    "DOCKER_SOCKET", "/var/run/docker.sock", "the engine's socket, which only docker-proxy mounts", compose="compose"
+)
+declare(
+    "DOCKER_PROXY_ALLOW_ROOT",
+    "false",
+    "true: docker-proxy lets job containers run as uid 0 (still without privileges, mounts or devices)",
     compose="compose",
 )
 

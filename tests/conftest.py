@@ -125,12 +125,18 @@ class LiveSystem(launch.LocalSystem):
         redis_url: str,
         hosts: tuple[str, ...] = ("hostA", "hostB"),
         gpus: tuple[str, ...] = (),
+        per_host: int = 1,
         **env: str,
     ):
-        """CPU workers named after `hosts`, or with `gpus` one real GPU worker per UUID on this host."""
+        """CPU workers named after `hosts` (`per_host` of each, standing in for its GPUs: `hostA-0`,
+        `hostA-1`, ...), or with `gpus` one real GPU worker per UUID on this host."""
         self.db_url, self.redis_url = db_url, redis_url
         workers = (
-            {h: ["--cpu", "--host", h] for h in hosts}
+            {
+                (h if per_host == 1 else f"{h}-{k}"): ["--cpu", "--host", h, "--cpu-slot", str(k)]
+                for h in hosts
+                for k in range(per_host)
+            }
             if not gpus
             else {u: ["--gpu", u, "--host", "gpuhost"] for u in gpus}
         )
@@ -259,5 +265,19 @@ def container_engine():
         running = engine.start()
     except engine.Unavailable as exc:
         pytest.skip(str(exc))
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def docker_engine():
+    """Debian's dockerd (tests/dockerd.py) with the busybox test image; skipped, saying why, where none starts."""
+    from tests import dockerd, engine
+
+    try:
+        running = dockerd.start()
+    except engine.Unavailable as exc:
+        pytest.skip(str(exc))
+    engine.load_test_image(engine.Engine(running.url, engine.IMAGE))
     yield running
     running.stop()

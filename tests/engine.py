@@ -45,15 +45,15 @@ class Unavailable(Exception):
 def start() -> Engine:
     """An engine with the test image loaded; Unavailable with the reason when none can be had."""
     given = os.environ.get("DOCKER_HOST")
-    if given and _answers(given):
+    if given and answers(given):
         engine = Engine(given, IMAGE)
     else:
         engine = _podman_service()
-    _load_test_image(engine)
+    load_test_image(engine)
     return engine
 
 
-def _answers(url: str) -> bool:
+def answers(url: str) -> bool:
     import docker
 
     try:
@@ -79,14 +79,15 @@ def _podman_service() -> Engine:
         env,
     )
     try:
-        support.wait_until(lambda: _answers(url), 30, "podman's API service to answer")
+        support.wait_until(lambda: answers(url), 30, "podman's API service to answer")
     except BaseException:
         service.stop()
         raise
     return Engine(url, IMAGE, service)
 
 
-def _load_test_image(engine: Engine) -> None:
+def load_test_image(engine: Engine) -> None:
+    """The static busybox image IMAGE, imported once into the engine."""
     client = engine.client()
     if any(IMAGE in image.tags for image in client.images.list()):
         return

@@ -7,6 +7,10 @@ command -v redis-server >/dev/null || need+=(redis-server)
 command -v nginx >/dev/null || need+=(nginx-light)
 command -v chromium >/dev/null || need+=(chromium)
 command -v docker-compose >/dev/null || need+=(docker-compose)
+# The compose stack runs on Debian's Docker Engine (tests/dockerd.py starts it); its base image is made
+# by mmdebstrap from Debian's mirror, since no image registry is reachable.
+command -v dockerd >/dev/null || need+=(docker.io)
+command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
 # Container jobs run against Podman's Docker API service; the test image is a static busybox.
 command -v podman >/dev/null || need+=(podman)
 command -v runc >/dev/null || need+=(runc)

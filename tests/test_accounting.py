@@ -75,3 +75,11 @@ def test_a_job_page_offers_its_cli_command_and_a_filled_in_form(cast):
     assert 'name="matmul.n" value="512"' in form and 'id="priority" value="3"' in form
     assert 'id="time_limit" value="120"' in form
     assert 'value="512"' not in _web(cast.bob).get(f"/submit/?from={job.id}").content.decode()  # not bob's
+
+
+def test_numbers_are_shown_for_people():
+    from scheduler.web.templatetags.units import binary_bytes, duration, human
+
+    assert (human(70.166015625), human(525267.4), human(None), human(3)) == ("70.166", "525267", "—", 3)
+    assert (binary_bytes(24 * 2**30), binary_bytes(129 * 2**20)) == ("24.0 GiB", "129.0 MiB")
+    assert (duration(0.1234), duration(3725.4)) == ("0.12 s", "1 h 2 min 5 s")

@@ -114,6 +114,12 @@ def test_the_lab_queue_in_the_cli_shows_owners_but_not_others_ids(live_system, l
     assert rows and all(j["id"] is None for j in rows)
     table = run_cli(live_system, alice, "queue")
     assert "bob" in table.stdout and "unfinished jobs in the lab" in table.stdout
+    gpus = support.wait_until(
+        lambda: (out := run_cli(live_system, alice, "gpus")).returncode == 0 and "bob · burn" in out.stdout and out,
+        30,
+        "bob's burn on a GPU in `submit-job gpus`",
+    )
+    assert "GiB" in gpus.stdout  # memory at GPU scale, not MiB
     http.post(f"{live_system.url}/api/jobs/{bobs.json()['id']}/cancel/")
 
 

@@ -16,14 +16,8 @@ from workers import composegen, doctor, gpu
 ROOT = Path(__file__).resolve().parent.parent
 COMMITTED = ROOT / "compose" / "docker-compose.yml"
 EXAMPLE_GPUS = ["GPU-3f5b2d1e-8a7c-4b1e-9d2f-6a0b1c2d3e4f", "GPU-c901ab12-3d4e-5f60-7182-93a4b5c6d7e8"]
-DOTENV = {
-    "REDIS_PASSWORD": "redis-pw",
-    "POSTGRES_PASSWORD": "pg-pw",
-    "SECRET_KEY": "s3cret",
-    "FLOWER_USER": "ops",
-    "FLOWER_PASSWORD": "flower-pw",
-    "ALLOWED_HOSTS": "gpuq.example.org",
-}
+DOTENV = {"FLOWER_USER": "ops", "ALLOWED_HOSTS": "gpuq.example.org", "SECRETS_DIR": "/srv/gpuq-secrets"}
+APP_SECRETS = {"secret_key", "redis_password", "postgres_password"}
 needs_compose = pytest.mark.skipif(
     not shutil.which("docker-compose"), reason="docker-compose (v1) not installed: apt-get install docker-compose"
 )
@@ -114,35 +108,65 @@ def test_gpus_by_index_without_nvml_see_their_gpu_as_0(tmp_path):
 
 
 @needs_compose
-def test_missing_password_stops_compose_with_its_name():
-    out = compose_config(COMMITTED, {k: v for k, v in DOTENV.items() if k != "REDIS_PASSWORD"})
+def test_a_missing_setting_stops_compose_with_its_name():
+    out = compose_config(COMMITTED, {k: v for k, v in DOTENV.items() if k != "ALLOWED_HOSTS"})
     assert out.returncode != 0
-    assert "set REDIS_PASSWORD in .env" in out.stderr
+    assert "set ALLOWED_HOSTS in .env" in out.stderr
+
+
+def secrets_of(service: dict) -> set[str]:
+    return {s["source"] for s in service.get("secrets", [])}
 
 
 @needs_compose
-def test_redis_requires_a_password_and_keeps_an_append_only_file():
+def test_secrets_are_files_under_secrets_dir():
+    config = parsed(COMMITTED)
+    assert {name: s["file"] for name, s in config["secrets"].items()} == {
+        name: f"/srv/gpuq-secrets/{name}" for name in [*APP_SECRETS, "flower_password"]
+    }
+
+
+@needs_compose
+def test_redis_requires_a_password_from_its_secret_and_keeps_an_append_only_file():
     redis = parsed(COMMITTED)["services"]["redis"]
-    command = " ".join(redis["command"])
-    assert "--requirepass redis-pw" in command
-    assert "--appendonly yes --appendfsync everysec" in command
+    assert secrets_of(redis) == {"redis_password"}
+    start = " ".join(redis["entrypoint"])
+    assert "requirepass" in start and "/run/secrets/redis_password" in start
+    assert " ".join(redis["command"]) == "--appendonly yes --appendfsync everysec"
+    assert "/run/secrets/redis_password" in redis["healthcheck"]["test"][1]
     assert redis["volumes"] == ["redis-data:/data:rw"]
 
 
 @needs_compose
-def test_every_app_process_reaches_redis_and_postgres_with_their_passwords():
+def test_every_app_process_reaches_redis_and_postgres_with_the_passwords_from_files():
     config = parsed(COMMITTED)
     for name in ["migrate", "web", "releaser", "flower", *workers(config)]:
-        env = config["services"][name]["environment"]
-        assert env["REDIS_URL"] == "redis://:redis-pw@redis:6379/0"
-        assert env["DATABASE_URL"] == "postgres://gpuq:pg-pw@postgres:5432/gpuq"
+        service = config["services"][name]
+        env = service["environment"]
+        assert env["REDIS_URL"] == "redis://redis:6379/0", name
+        assert env["DATABASE_URL"] == "postgres://gpuq@postgres:5432/gpuq", name
+        assert env["REDIS_PASSWORD_FILE"] == "/run/secrets/redis_password", name
+        assert env["DATABASE_PASSWORD_FILE"] == "/run/secrets/postgres_password", name
+        assert env["SECRET_KEY_FILE"] == "/run/secrets/secret_key", name
+        assert APP_SECRETS <= secrets_of(service), name
+    assert config["services"]["postgres"]["environment"]["POSTGRES_PASSWORD_FILE"] == "/run/secrets/postgres_password"
+
+
+@needs_compose
+def test_no_password_is_in_an_environment_or_on_a_command_line():
+    for name, service in parsed(COMMITTED)["services"].items():
+        secretish = [k for k in service.get("environment", {}) if "PASSWORD" in k or "SECRET" in k]
+        assert all(k.endswith("_FILE") for k in secretish), (name, secretish)
+        assert "requirepass" not in service.get("command", []), name
 
 
 @needs_compose
 def test_flower_asks_for_credentials():
     flower = parsed(COMMITTED)["services"]["flower"]
-    assert flower["environment"]["FLOWER_BASIC_AUTH"] == "ops:flower-pw"
-    assert "--url_prefix=flower" in flower["command"]
+    assert flower["environment"]["FLOWER_USER"] == "ops"
+    assert flower["environment"]["FLOWER_PASSWORD_FILE"] == "/run/secrets/flower_password"
+    assert "flower_password" in secrets_of(flower)
+    assert "--conf=compose/flowerconfig.py" in flower["command"] and "--url_prefix=flower" in flower["command"]
 
 
 @needs_compose
@@ -187,12 +211,13 @@ def test_worker_only_file_joins_the_main_hosts_redis_and_database(tmp_path):
     path = generate(tmp_path, uuids(2), "--worker-only")
     out = compose_config(path)
     assert out.returncode != 0 and "set REDIS_URL in .env" in out.stderr
-    urls = {"REDIS_URL": "redis://:pw@main:6379/0", "DATABASE_URL": "postgres://gpuq:pw@main:5432/gpuq"}
+    urls = {"REDIS_URL": "redis://main:6379/0", "DATABASE_URL": "postgres://gpuq@main:5432/gpuq"}
     config = parsed(path, DOTENV | urls)
     assert set(config["services"]) == {"worker-gpu0", "worker-gpu1", "docker-proxy"}
     for service in workers(config).values():
         assert {k: service["environment"][k] for k in urls} == urls
         assert set(service["depends_on"]) == {"docker-proxy"}  # the main host's services are not here
+        assert secrets_of(service) == APP_SECRETS
 
 
 def test_every_setting_reaches_the_app_containers():
@@ -201,7 +226,8 @@ def test_every_setting_reaches_the_app_containers():
     )
     env = composegen.app_env("h1", worker_only=False)
     fixed_in_image = {"GPUQ_VAR_DIR"}
-    assert read - set(env) - fixed_in_image == set()
+    given = set(env) | {name.removesuffix("_FILE") for name in env}  # a secret comes as NAME_FILE
+    assert read - given - fixed_in_image == set()
     example = (ROOT / ".env.example").read_text()
     assert [name for name in sorted(read) if not re.search(rf"^#? ?{name}=", example, re.M)] == []
 
@@ -235,15 +261,9 @@ def test_workers_reach_the_engine_only_through_the_socket_proxy():
     proxy = services["docker-proxy"]
     assert proxy["volumes"] == ["/var/run/docker.sock:/var/run/docker.sock:ro"]
     assert set(proxy["networks"]) == {"engine"} and parsed(COMMITTED)["networks"]["engine"]["internal"]
-    assert {k for k, v in proxy["environment"].items() if v == "1"} == {
-        "CONTAINERS",
-        "IMAGES",
-        "INFO",
-        "VERSION",
-        "PING",
-        "POST",
-    }
-    assert proxy["environment"]["EXEC"] == "0" and proxy["environment"]["BUILD"] == "0"
+    assert proxy["command"] == ["python", "-m", "dockerproxy"] and proxy["read_only"]
+    # It needs none of the app's settings, and holds none of its secrets.
+    assert set(proxy["environment"]) == {"DOCKER_PROXY_ALLOW_ROOT", "LOG_LEVEL"} and not proxy.get("secrets")
     for name, service in services.items():
         assert name == "docker-proxy" or not any("docker.sock" in v for v in service.get("volumes", [])), name
     for name, worker in workers({"services": services}).items():
@@ -252,3 +272,24 @@ def test_workers_reach_the_engine_only_through_the_socket_proxy():
     assert "engine" not in services["web"].get("networks", {}) and "engine" not in services["flower"].get(
         "networks", {}
     )
+
+
+@needs_compose
+def test_cpu_workers_reserve_no_device_and_each_has_its_own_host_name(tmp_path):
+    folder = tmp_path / "compose"
+    folder.mkdir()
+    path = folder / "docker-compose.yml"
+    call_command("compose", "--cpu", "3", "--output", str(path), "--host", "laptop")
+    config = parsed(path)
+    found = workers(config)
+    assert set(found) == {"worker-cpu0", "worker-cpu1", "worker-cpu2"}
+    for name, service in found.items():
+        assert "deploy" not in service and "CUDA_VISIBLE_DEVICES" not in service["environment"], name
+        assert service["command"] == ["python", "-m", "workers", "--cpu"], name
+        assert service["environment"]["GPUQ_HOSTNAME"] == f"laptop-{name.removeprefix('worker-')}", name
+    assert set(config["services"]) - set(found) == set(parsed(COMMITTED)["services"]) - {"worker-gpu0", "worker-gpu1"}
+
+
+def test_cpu_and_gpus_together_are_refused():
+    with pytest.raises(CommandError, match="no --gpus"):
+        call_command("compose", "--cpu", "1", "--gpus", "0", "--output", "-")

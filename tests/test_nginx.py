@@ -8,6 +8,8 @@ import os
 import pwd
 import shutil
 import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from string import Template
 
@@ -15,6 +17,7 @@ import pytest
 import requests
 
 from tests import support
+from workers import launch
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "nginx" / "templates" / "default.conf.template"
@@ -28,10 +31,20 @@ class GpuqTemplate(Template):
 
 
 def render(
-    tmp: Path, web: str, flower: str, listen: int, static_root: Path, rate: str = "10r/s", burst: int = 20
+    tmp: Path,
+    web: str,
+    flower: str,
+    listen: int,
+    static_root: Path,
+    rate: str = "10r/s",
+    burst: int = 20,
+    tls: str = "off",
+    behind_proxy: str = "false",
 ) -> Path:
     """A main nginx.conf under tmp that includes the rendered template, with every path under tmp."""
     values = {
+        "GPUQ_TLS": tmp / "tls.conf",
+        "GPUQ_BEHIND_PROXY": behind_proxy,
         "GPUQ_LISTEN": listen,
         "GPUQ_WEB": web,
         "GPUQ_FLOWER": flower,
@@ -42,6 +55,10 @@ def render(
         "GPUQ_SUBMIT_BURST": burst,
     }
     (tmp / "gpuq.conf").write_text(GpuqTemplate(TEMPLATE.read_text()).substitute(values))
+    # The TLS part as compose mounts it, with the certificate's paths under tmp.
+    (tmp / "tls.conf").write_text(
+        (ROOT / "nginx" / "tls" / f"{tls}.conf").read_text().replace("/etc/nginx/tls", str(tmp))
+    )
     temps = "\n".join(
         f"    {kind}_temp_path {tmp}/{kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     )
@@ -94,37 +111,9 @@ def stack(tmp_path_factory, redis_url):
         subprocess.run([support.python(), "manage.py", *step], cwd=ROOT, env=env, check=True, capture_output=True)
     web_port, flower_port, nginx_port = support.free_port(), support.free_port(), support.free_port()
     procs = [
+        support.Proc("nginx-test-web", support.gunicorn(web_port, 2, "--forwarded-allow-ips=*"), env),
         support.Proc(
-            "nginx-test-web",
-            [
-                support.python(),
-                "-m",
-                "gunicorn",
-                "scheduler.wsgi:application",
-                "--bind",
-                f"127.0.0.1:{web_port}",
-                "--workers",
-                "2",
-                "--timeout",
-                "60",
-                "--forwarded-allow-ips=*",
-            ],
-            env,
-        ),
-        support.Proc(
-            "nginx-test-flower",
-            [
-                support.python(),
-                "-m",
-                "celery",
-                "-A",
-                "scheduler.dispatch.celery_app",
-                "flower",
-                "--url_prefix=flower",
-                f"--port={flower_port}",
-                "--address=127.0.0.1",
-            ],
-            env,
+            "nginx-test-flower", launch.flower(flower_port, "--url_prefix=flower", "--address=127.0.0.1"), env
         ),
     ]
     conf = render(
@@ -219,3 +208,74 @@ def test_container_healthchecks_pass_against_live_web_and_flower(stack):
             timeout=30,
         )
         assert out.returncode == 0, (role, out.stderr)
+
+
+class EchoProto(BaseHTTPRequestHandler):
+    """An upstream that answers with the X-Forwarded-Proto nginx sent it."""
+
+    def do_GET(self) -> None:
+        body = (self.headers.get("X-Forwarded-Proto") or "").encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def echo():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), EchoProto)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def self_signed(tmp: Path) -> None:
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost"]
+        + ["-addext", "subjectAltName=IP:127.0.0.1"]
+        + ["-keyout", str(tmp / "key.pem"), "-out", str(tmp / "cert.pem")],
+        check=True,
+        capture_output=True,
+    )
+
+
+def serve(tmp: Path, web: str, **options) -> tuple[str, str, support.Proc]:
+    """nginx on free ports (plain, TLS) in front of `web`; the TLS port replaces on.conf's 8443."""
+    plain, tls = support.free_port(), support.free_port()
+    conf = render(tmp, web, web, plain, tmp, **options)
+    (tmp / "tls.conf").write_text((tmp / "tls.conf").read_text().replace("8443", str(tls)))
+    proc = support.Proc(
+        "nginx-test-tls", ["nginx", "-p", str(tmp), "-c", str(conf), "-g", "daemon off;"], dict(os.environ)
+    )
+    support.wait_until(lambda: support.http_ok(f"http://127.0.0.1:{plain}/nginx-health"), 20, "nginx")
+    return f"http://127.0.0.1:{plain}", f"https://127.0.0.1:{tls}", proc
+
+
+@pytest.mark.skipif(not shutil.which("openssl"), reason="openssl not installed")
+def test_with_tls_on_it_serves_https_and_redirects_plain_http(tmp_path, echo):
+    self_signed(tmp_path)
+    plain, tls, proc = serve(tmp_path, echo, tls="on")
+    try:
+        secure = requests.get(
+            f"{tls}/login/", verify=str(tmp_path / "cert.pem"), headers={"Host": "localhost"}, timeout=10
+        )
+        assert (secure.status_code, secure.text) == (200, "https")
+        redirected = requests.get(f"{plain}/login/?next=/", allow_redirects=False, timeout=10)
+        assert redirected.status_code == 301 and redirected.headers["Location"] == "https://127.0.0.1/login/?next=/"
+        assert requests.get(f"{plain}/nginx-health", allow_redirects=False, timeout=10).status_code == 200
+    finally:
+        proc.stop()
+
+
+@pytest.mark.parametrize("behind_proxy, told", [("false", "http"), ("true", "https")])
+def test_a_forwarded_scheme_is_believed_only_behind_an_outer_proxy(tmp_path, echo, behind_proxy, told):
+    plain, _, proc = serve(tmp_path, echo, behind_proxy=behind_proxy)
+    try:
+        answer = requests.get(f"{plain}/login/", headers={"X-Forwarded-Proto": "https"}, timeout=10)
+        assert answer.text == told
+        assert requests.get(f"{plain}/login/", timeout=10).text == "http"
+    finally:
+        proc.stop()

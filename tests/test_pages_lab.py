@@ -129,3 +129,21 @@ def test_the_form_keeps_its_input_and_lists_every_error(live_system, tokens, bro
         "priority",
     ]
     _shot(page, "submit-errors")
+
+
+def test_staff_read_the_accounting_and_download_it_as_csv(live_system, tokens, browser):  # noqa: F811
+    from tests.test_e2e import wait_final
+
+    specs = [{"kind": "fft", "params": {"n": 256}}] * 2 + [{"kind": "fault", "params": {"mode": "raise"}}]
+    for user, spec in zip(("alice", "bob", "sam"), specs, strict=True):
+        http = live_system.session(tokens[user])
+        wait_final(http, live_system.url, http.post(f"{live_system.url}/api/jobs/", json=spec).json()["id"])
+    page = _page(browser, live_system.url, "sam")
+    page.goto(f"{live_system.url}/accounting/?days=1")
+    by_user, by_kind = page.inner_text("#by-user"), page.inner_text("#by-kind")
+    assert all(name in by_user for name in ("alice", "bob", "sam")) and "fault" in by_kind and "fft" in by_kind
+    with page.expect_download() as download:
+        page.click("#csv")
+    assert download.value.suggested_filename == "gpuq-accounting-1d.csv"
+    assert open(download.value.path()).readline().startswith("id,owner,kind,status")
+    _shot(page, "accounting")

@@ -30,6 +30,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="the GPU to serve: an index or a GPU UUID (default: $CUDA_VISIBLE_DEVICES)",
     )
     p.add_argument("--cpu", action="store_true", help="serve jobs on the CPU with NumPy (no GPU here)")
+    p.add_argument(
+        "--cpu-slot", type=int, default=0, help="with --cpu: which of several CPU workers of this host (0, 1, ...)"
+    )
     p.add_argument("--concurrency", type=int, default=None, help="jobs run at once (default: GPU_CONCURRENCY)")
     p.add_argument("--host", default=settings.HOSTNAME, help="this host's name in queue names (default: GPUQ_HOSTNAME)")
     p.add_argument("--loglevel", default=settings.LOG_LEVEL)
@@ -59,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def identify(args: argparse.Namespace) -> identity.WorkerIdentity:
     if args.cpu:
-        return pinning.cpu_worker(args.host)
+        return pinning.cpu_worker(args.host, args.cpu_slot)
     return pinning.pin_worker(args.gpu, args.host)
 
 

@@ -10,7 +10,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from gpu_tasks import runtime
 from scheduler.jobs.models import Job, Status
-from workers import pool, results
+from workers import gang, pool, results
 from workers.outcome import Outcome
 
 log = logging.getLogger(__name__)
@@ -20,6 +20,8 @@ GiB = 1024**3
 def run(job: Job, still_ours: Callable[[], bool]) -> Outcome:
     """Run the job's kind and describe what happened. A cancelled attempt is SIGKILLed (Stop.KILL), so
     `still_ours` is not polled: no Python runs while a CUDA call does."""
+    if job.gpus > 1:
+        return gang.run_attempt(job)
     xp = pool.array_module()
     try:
         output = runtime.produce(job.kind, job.params, xp)

@@ -20,7 +20,7 @@ from scheduler.jobs import bundles, commands, outputs
 from scheduler.jobs.errors import SubmissionError
 from scheduler.jobs.joblog import LogWriter
 from scheduler.jobs.models import Job
-from workers import command_container, containers, identity, local_process
+from workers import command_container, containers, gang, identity, local_process
 from workers.containers import ContainerFailed
 from workers.outcome import Outcome
 
@@ -78,7 +78,7 @@ def _attempt(job: Job, base: Path, writer: LogWriter, still_ours) -> tuple[int |
             env = job_env(job, "/work/outputs", {m.name: f"/mounts/{m.name}" for m, _ in mounts})
             code, oom = command_container.run(job, work, env, mounts, writer, still_ours, staging)
         else:
-            env = job_env(job, str(work / "outputs"), {m.name: source for m, source in mounts}) | _gpu_env()
+            env = job_env(job, str(work / "outputs"), {m.name: source for m, source in mounts}) | _gpu_env(job)
             code, oom = local_process.run(job, work, env, writer, still_ours)
         return code, oom, None, staging
     except SoftTimeLimitExceeded:
@@ -116,10 +116,12 @@ def job_env(job: Job, outputs_dir: str, mounts: dict[str, str]) -> dict[str, str
     return env | {f"GPUQ_MOUNT_{name.upper().replace('-', '_')}": path for name, path in mounts.items()}
 
 
-def _gpu_env() -> dict[str, str]:
-    """Exactly the GPU routed to this worker, by UUID; none on a CPU worker (an empty value hides them all)."""
+def _gpu_env(job: Job) -> dict[str, str]:
+    """Exactly the GPUs routed to the job, by UUID; none on a CPU worker (an empty value hides them all)."""
     worker = identity.current()
-    return {"CUDA_VISIBLE_DEVICES": worker.uuid if worker.kind == "gpu" else "", "CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
+    if worker.kind != "gpu":
+        return {"CUDA_VISIBLE_DEVICES": ""}
+    return gang.visible(job, worker) | (gang.NCCL_ENV if job.gpus > 1 else {}) | {"CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
 
 
 def explain(job: Job, code: int, oom_killed: bool, stderr: list[str], seconds: float) -> tuple[str, str]:

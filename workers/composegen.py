@@ -16,10 +16,21 @@ from scheduler.settings import ENVIRONMENT_VARIABLES
 from workers import gpu
 
 IMAGE = "${GPUQ_IMAGE:-gpuq:latest}"
-REDIS_URL = "redis://:${REDIS_PASSWORD:?set REDIS_PASSWORD in .env}@redis:6379/0"
-DATABASE_URL = "postgres://gpuq:${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD in .env}@postgres:5432/gpuq"
+# The password is not in these URLs: settings.py adds it, URL-quoted, from REDIS_PASSWORD_FILE and
+# DATABASE_PASSWORD_FILE (a password with @, : or / would break a URL written here).
+REDIS_URL = "redis://redis:6379/0"
+DATABASE_URL = "postgres://gpuq@postgres:5432/gpuq"
+# Compose secrets: files under SECRETS_DIR (default compose/secrets/), mounted at /run/secrets/<name>,
+# so that no password is in any container's environment, command line or `docker inspect`.
+SECRETS = ["secret_key", "redis_password", "postgres_password", "flower_password"]
+APP_SECRETS = ["secret_key", "redis_password", "postgres_password"]
+SECRET_FILES = {
+    "SECRET_KEY_FILE": "/run/secrets/secret_key",
+    "REDIS_PASSWORD_FILE": "/run/secrets/redis_password",
+    "DATABASE_PASSWORD_FILE": "/run/secrets/postgres_password",
+}
 # Passed through from .env; an empty value means the default. The others that settings.py reads are set
-# below (URLs, paths, the host name); scheduler/settings.py says which is which (Var.compose).
+# below (URLs, secret files, paths, the host name); scheduler/settings.py says which is which (Var.compose).
 PASSTHROUGH = [v.name for v in ENVIRONMENT_VARIABLES.values() if v.compose == "pass"]
 HARDENED = {"security_opt": ["no-new-privileges:true"], "cap_drop": ["ALL"]}
 LOGGING = {"driver": "json-file", "options": {"max-size": "10m", "max-file": "5"}}
@@ -27,6 +38,10 @@ LOGGING = {"driver": "json-file", "options": {"max-size": "10m", "max-file": "5"
 RESULTS_DIR = "/app/var/results"
 RESULTS_VOLUME = f"results:{RESULTS_DIR}"
 DOCKER_PROXY_URL = "tcp://docker-proxy:2375"
+# Official images by default; IMAGE variables let a host without a registry use its own builds of them.
+REDIS_IMAGE = "${REDIS_IMAGE:-redis:7-alpine}"
+POSTGRES_IMAGE = "${POSTGRES_IMAGE:-postgres:16-alpine}"
+NGINX_IMAGE = "${NGINX_IMAGE:-nginx:1.27-alpine}"
 
 
 @dataclass(frozen=True)
@@ -40,6 +55,15 @@ class GpuSlot:
     @property
     def by_uuid(self) -> bool:
         return not self.device_id.isdigit()
+
+    @property
+    def is_cpu(self) -> bool:
+        return self.device_id == ""
+
+
+def cpu_slots(n: int) -> list[GpuSlot]:
+    """N CPU workers (NumPy, no GPU reserved): the stack on a machine without a GPU."""
+    return [GpuSlot(f"cpu{i}", "", "") for i in range(n)]
 
 
 def slots_for(values: list[str], known: list[gpu.GpuIdentity] | None) -> list[GpuSlot]:
@@ -69,6 +93,8 @@ def build(slots: list[GpuSlot], *, host: str, worker_only: bool = False) -> dict
     env = app_env(host, worker_only)
     app = {
         "image": IMAGE,
+        # Build arguments (a Debian base and no CuPy for CPU workers, ...) go on the command line:
+        # `docker compose build --build-arg CUDA_BASE=... --build-arg CUPY_PACKAGE=`.
         "build": {"context": "..", "dockerfile": "compose/Dockerfile"},
         "init": True,
         "restart": "unless-stopped",
@@ -79,6 +105,7 @@ def build(slots: list[GpuSlot], *, host: str, worker_only: bool = False) -> dict
         "<<": app,
         "command": ["python", "-m", "workers"],
         "stop_grace_period": "60s",
+        "secrets": APP_SECRETS,
         "volumes": [RESULTS_VOLUME],
         "networks": ["default", "engine"],
         "healthcheck": _health("worker", start="120s"),
@@ -91,11 +118,13 @@ def build(slots: list[GpuSlot], *, host: str, worker_only: bool = False) -> dict
     doc: dict[str, Any] = {"x-app-env": env, "x-app": app, "x-gpu-worker": worker, "services": {}}
     if not worker_only:
         doc["services"] = main_services(app, env)
-    doc["services"]["docker-proxy"] = docker_proxy_service()
+    doc["services"]["docker-proxy"] = docker_proxy_service(app)
     for slot in slots:
-        doc["services"][f"worker-{slot.label}"] = gpu_worker(worker, env, slot)
+        doc["services"][f"worker-{slot.label}"] = gpu_worker(worker, env, slot, host)
     # Only the workers and the proxy share this network; it has no way out.
     doc["networks"] = {"engine": {"internal": True}}
+    names = APP_SECRETS if worker_only else SECRETS
+    doc["secrets"] = {name: {"file": f"${{SECRETS_DIR:-./secrets}}/{name}"} for name in names}
     doc["volumes"] = (
         {"results": {}} if worker_only else {"redis-data": {}, "postgres-data": {}, "static": {}, "results": {}}
     )
@@ -106,8 +135,8 @@ def app_env(host: str, worker_only: bool) -> dict[str, str]:
     """The environment every Django/Celery process gets; a second host must name the main host's services."""
     if worker_only:
         urls = {
-            "REDIS_URL": "${REDIS_URL:?set REDIS_URL in .env to the main host's Redis}",
-            "DATABASE_URL": "${DATABASE_URL:?set DATABASE_URL in .env to the main host's database}",
+            "REDIS_URL": "${REDIS_URL:?set REDIS_URL in .env to the main host's Redis (no password in it)}",
+            "DATABASE_URL": "${DATABASE_URL:?set DATABASE_URL in .env to the main host's database (no password in it)}",
         }
     else:
         urls = {
@@ -117,7 +146,7 @@ def app_env(host: str, worker_only: bool) -> dict[str, str]:
         }
     return {
         **urls,
-        "SECRET_KEY": "${SECRET_KEY:?set SECRET_KEY in .env}",
+        **SECRET_FILES,
         "GPUQ_HOSTNAME": f"${{GPUQ_HOSTNAME:-{host}}}",
         "STATIC_ROOT": "/app/staticfiles",
         "RESULTS_DIR": RESULTS_DIR,
@@ -125,13 +154,28 @@ def app_env(host: str, worker_only: bool) -> dict[str, str]:
     }
 
 
-def gpu_worker(worker: dict, env: dict, slot: GpuSlot) -> dict[str, Any]:
+def gpu_worker(worker: dict, env: dict, slot: GpuSlot, host: str) -> dict[str, Any]:
     """One worker service that reserves exactly one GPU and sees it as its CUDA_VISIBLE_DEVICES."""
+    if slot.is_cpu:
+        return cpu_worker(worker, env, slot, host)
     device = {"driver": "nvidia", "device_ids": [slot.device_id], "capabilities": ["gpu"]}
     return {
         "<<": worker,
         "environment": {"<<": env, "CUDA_VISIBLE_DEVICES": slot.visible, "DOCKER_HOST": DOCKER_PROXY_URL},
         "deploy": {"resources": {"reservations": {"devices": [device]}}},
+    }
+
+
+def cpu_worker(worker: dict, env: dict, slot: GpuSlot, host: str) -> dict[str, Any]:
+    """A worker without a GPU: a host name of its own, since a host's CPU worker has one queue."""
+    return {
+        "<<": worker,
+        "command": ["python", "-m", "workers", "--cpu"],
+        "environment": {
+            "<<": env,
+            "GPUQ_HOSTNAME": f"${{GPUQ_HOSTNAME:-{host}}}-{slot.label}",
+            "DOCKER_HOST": DOCKER_PROXY_URL,
+        },
     }
 
 
@@ -144,6 +188,7 @@ def main_services(app: dict, env: dict) -> dict[str, Any]:
             "<<": app,
             "restart": "no",
             "environment": env,
+            "secrets": APP_SECRETS,
             "command": ["sh", "-c", "python manage.py migrate --noinput && python manage.py collectstatic --noinput"],
             "volumes": ["static:/app/staticfiles"],
             "depends_on": _after(postgres="service_healthy"),
@@ -151,6 +196,7 @@ def main_services(app: dict, env: dict) -> dict[str, Any]:
         "web": {
             "<<": app,
             "environment": env,
+            "secrets": APP_SECRETS,
             "command": [
                 "gunicorn",
                 "scheduler.wsgi:application",
@@ -169,6 +215,7 @@ def main_services(app: dict, env: dict) -> dict[str, Any]:
         "releaser": {
             "<<": app,
             "environment": env,
+            "secrets": APP_SECRETS,
             "command": ["python", "manage.py", "releaser"],
             "healthcheck": _health("releaser"),
             "depends_on": _after(migrate="service_completed_successfully", redis="service_healthy"),
@@ -178,45 +225,56 @@ def main_services(app: dict, env: dict) -> dict[str, Any]:
     }
 
 
-def docker_proxy_service() -> dict[str, Any]:
-    """The Docker API for container jobs, cut down to the calls the workers make. The workers never get
-    the raw socket: whoever can talk to it is root on the host."""
-    allowed = {"CONTAINERS": "1", "IMAGES": "1", "INFO": "1", "VERSION": "1", "PING": "1", "POST": "1"}
-    denied = ["AUTH", "BUILD", "COMMIT", "CONFIGS", "DISTRIBUTION", "EVENTS", "EXEC", "NETWORKS", "NODES"]
-    denied += ["PLUGINS", "SECRETS", "SERVICES", "SESSION", "SWARM", "SYSTEM", "TASKS", "VOLUMES"]
+def docker_proxy_service(app: dict) -> dict[str, Any]:
+    """The Docker API for container jobs, filtered by our own proxy (dockerproxy/): the workers never get
+    the raw socket, since whoever can talk to it is root on the host. It runs in the app image, as root
+    without capabilities (the socket is root's), and has no settings or secrets of the app."""
     return {
-        "image": "${DOCKER_PROXY_IMAGE:-tecnativa/docker-socket-proxy:0.3.0}",
-        "restart": "unless-stopped",
-        "logging": LOGGING,
-        **HARDENED,
+        "<<": app,
+        "command": ["python", "-m", "dockerproxy"],
+        "user": "0:0",
         "read_only": True,
-        "tmpfs": ["/run", "/tmp"],
-        "environment": {**allowed, **{name: "0" for name in denied}},
-        "volumes": ["/var/run/docker.sock:/var/run/docker.sock:ro"],
+        "tmpfs": ["/tmp"],
+        "environment": {"DOCKER_PROXY_ALLOW_ROOT": "${DOCKER_PROXY_ALLOW_ROOT:-false}", "LOG_LEVEL": "${LOG_LEVEL:-}"},
+        "volumes": ["${DOCKER_SOCKET:-/var/run/docker.sock}:/var/run/docker.sock:ro"],
         "networks": ["engine"],
-        "healthcheck": _check(["CMD-SHELL", "wget -q -O /dev/null http://127.0.0.1:2375/_ping || exit 1"]),
+        "healthcheck": _health("docker-proxy", start="30s"),
     }
 
 
 def redis_service() -> dict[str, Any]:
-    password = "${REDIS_PASSWORD:?set REDIS_PASSWORD in .env}"
     return {
-        "image": "redis:7-alpine",
+        "image": REDIS_IMAGE,
         "restart": "unless-stopped",
         "logging": LOGGING,
         **HARDENED,
         # The image's entrypoint drops from root to the redis user.
         "cap_add": ["CHOWN", "SETGID", "SETUID"],
-        "command": ["redis-server", "--requirepass", password, "--appendonly", "yes", "--appendfsync", "everysec"],
-        "environment": {"REDISCLI_AUTH": password},  # redis-cli reads it: no password in the healthcheck
+        "secrets": ["redis_password"],
+        # The password goes in through a config file made at start, never on the command line ($$ is a $
+        # to the shell, not to compose).
+        "entrypoint": ["sh", "-c", REDIS_START, "redis-start"],
+        "command": ["--appendonly", "yes", "--appendfsync", "everysec"],
         "volumes": ["redis-data:/data"],
-        "healthcheck": _check(["CMD-SHELL", "redis-cli ping | grep -q PONG"]),
+        # redis-cli reads REDISCLI_AUTH: the password is not on its command line either.
+        "healthcheck": _check(
+            ["CMD-SHELL", 'REDISCLI_AUTH="$$(cat /run/secrets/redis_password)" redis-cli ping | grep -q PONG']
+        ),
     }
+
+
+# Root's file, readable by the redis group: root (without DAC_OVERRIDE or FOWNER) can rewrite its own
+# file when the container restarts, which it could not do to one it had given to redis.
+REDIS_START = (
+    "conf=/tmp/redis-password.conf && (umask 027 && printf 'requirepass \"%s\"\\n' "
+    '"$$(sed \'s/[\\\\"]/\\\\&/g\' /run/secrets/redis_password)" > $$conf) && chgrp redis $$conf '
+    '&& exec docker-entrypoint.sh redis-server $$conf "$$@"'
+)
 
 
 def postgres_service() -> dict[str, Any]:
     return {
-        "image": "postgres:16-alpine",
+        "image": POSTGRES_IMAGE,
         "restart": "unless-stopped",
         "logging": LOGGING,
         **HARDENED,
@@ -225,20 +283,33 @@ def postgres_service() -> dict[str, Any]:
         "environment": {
             "POSTGRES_DB": "gpuq",
             "POSTGRES_USER": "gpuq",
-            "POSTGRES_PASSWORD": "${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD in .env}",
+            "POSTGRES_PASSWORD_FILE": "/run/secrets/postgres_password",
         },
+        "secrets": ["postgres_password"],
         "volumes": ["postgres-data:/var/lib/postgresql/data"],
         "healthcheck": _check(["CMD-SHELL", "pg_isready -U gpuq -d gpuq"]),
     }
 
 
 def flower_service(app: dict, env: dict) -> dict[str, Any]:
-    # Flower reads FLOWER_<OPTION> from the environment: the password stays out of the command line.
-    auth = "${FLOWER_USER:?set FLOWER_USER in .env}:${FLOWER_PASSWORD:?set FLOWER_PASSWORD in .env}"
+    # compose/flowerconfig.py reads the password from its secret file: it is in no environment or command line.
     return {
         "<<": app,
-        "environment": {"<<": env, "FLOWER_BASIC_AUTH": auth},
-        "command": ["celery", "-A", "scheduler.dispatch.celery_app", "flower", "--url_prefix=flower", "--port=5555"],
+        "environment": {
+            "<<": env,
+            "FLOWER_USER": "${FLOWER_USER:?set FLOWER_USER in .env}",
+            "FLOWER_PASSWORD_FILE": "/run/secrets/flower_password",
+        },
+        "secrets": [*APP_SECRETS, "flower_password"],
+        "command": [
+            "celery",
+            "-A",
+            "scheduler.dispatch.celery_app",
+            "flower",
+            "--conf=compose/flowerconfig.py",
+            "--url_prefix=flower",
+            "--port=5555",
+        ],
         "healthcheck": _health("flower"),
         "depends_on": _after(redis="service_healthy"),
     }
@@ -246,12 +317,12 @@ def flower_service(app: dict, env: dict) -> dict[str, Any]:
 
 def nginx_service() -> dict[str, Any]:
     return {
-        "image": "nginx:1.27-alpine",
+        "image": NGINX_IMAGE,
         "restart": "unless-stopped",
         "logging": LOGGING,
         **HARDENED,
         "cap_add": ["CHOWN", "SETGID", "SETUID"],  # master as root, workers as the nginx user
-        "ports": ["${HTTP_PORT:-80}:8080"],
+        "ports": ["${HTTP_PORT:-80}:8080", "${HTTPS_PORT:-443}:8443"],
         "environment": {
             "NGINX_ENVSUBST_FILTER": "^GPUQ_",
             "GPUQ_LISTEN": "8080",
@@ -262,8 +333,17 @@ def nginx_service() -> dict[str, Any]:
             "GPUQ_MAX_BUNDLE": "${NGINX_MAX_BUNDLE:-100m}",
             "GPUQ_SUBMIT_RATE": "${NGINX_SUBMIT_RATE:-10r/s}",
             "GPUQ_SUBMIT_BURST": "${NGINX_SUBMIT_BURST:-20}",
+            "GPUQ_TLS": "/etc/nginx/gpuq-tls/${NGINX_TLS:-off}.conf",
+            "GPUQ_BEHIND_PROXY": "${BEHIND_TLS_PROXY:-false}",
         },
-        "volumes": ["../nginx/templates:/etc/nginx/templates:ro", "static:/srv/static:ro"],
+        "volumes": [
+            "../nginx/templates:/etc/nginx/templates:ro",
+            "../nginx/tls:/etc/nginx/gpuq-tls:ro",
+            # /dev/null where TLS is off: the paths are only read with NGINX_TLS=on.
+            "${TLS_CERT:-/dev/null}:/etc/nginx/tls/cert.pem:ro",
+            "${TLS_KEY:-/dev/null}:/etc/nginx/tls/key.pem:ro",
+            "static:/srv/static:ro",
+        ],
         "healthcheck": _check(["CMD-SHELL", "wget -q -O /dev/null http://127.0.0.1:8080/nginx-health || exit 1"]),
         "depends_on": {"web": {"condition": "service_healthy"}, "flower": {"condition": "service_started"}},
     }
@@ -332,7 +412,10 @@ def _health(role: str, start: str = "60s") -> dict[str, Any]:
 
 
 def _check(test: list[str], start: str = "30s") -> dict[str, Any]:
-    return {"test": test, "interval": "30s", "timeout": "15s", "retries": 3, "start_period": start}
+    # HEALTHCHECK_INTERVAL: the engine runs the first check one interval after the start, so a
+    # dependent service waits that long at least (the tests use 5s).
+    interval = "${HEALTHCHECK_INTERVAL:-30s}"
+    return {"test": test, "interval": interval, "timeout": "15s", "retries": 3, "start_period": start}
 
 
 def _after(**conditions: str) -> dict[str, dict[str, str]]:

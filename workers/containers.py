@@ -22,7 +22,7 @@ from django.conf import settings
 from gpu_tasks.container import command_words, environment
 from scheduler.jobs.joblog import LogWriter, pump
 from scheduler.jobs.models import ContainerImage, Job, Status
-from workers import container_gpu, identity
+from workers import container_gpu, gang, identity
 from workers.outcome import Outcome
 
 log = logging.getLogger(__name__)
@@ -77,9 +77,11 @@ def create_options(
     }
     if not entry.allow_network:
         options["network_mode"] = "none"
-    if worker.kind == "gpu":
-        env |= {"CUDA_VISIBLE_DEVICES": worker.uuid, "NVIDIA_VISIBLE_DEVICES": worker.uuid}
-        options["device_requests"] = container_gpu.device_requests(worker.uuid, gpu_mode)
+    if worker.kind == "gpu":  # the job's GPUs: this worker's, or all of a multi-GPU job's
+        env |= gang.visible(job, worker) | (gang.NCCL_ENV if job.gpus > 1 else {})
+        options["device_requests"] = [
+            request for uuid in gang.uuids(job, worker) for request in container_gpu.device_requests(uuid, gpu_mode)
+        ]
     else:  # a CPU worker has no GPU to give
         env |= {"CUDA_VISIBLE_DEVICES": "", "NVIDIA_VISIBLE_DEVICES": "void"}
     options["environment"] = env

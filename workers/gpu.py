@@ -142,12 +142,17 @@ def queue_name(host: str, uuid: str) -> str:
     'gpu.h200x2.c901ab12'
     >>> queue_name("laptop", "CPU-laptop")
     'cpu.laptop'
+    >>> queue_name("laptop", "CPU-laptop-1")
+    'cpu.laptop.1'
     """
     if uuid.startswith(CPU_UUID_PREFIX):
-        return f"cpu.{host}"
+        slot = uuid.removeprefix(f"{CPU_UUID_PREFIX}{host}").lstrip("-")
+        return f"cpu.{host}.{slot}" if slot else f"cpu.{host}"
     return f"gpu.{host}.{uuid.removeprefix(GPU_UUID_PREFIX).replace('-', '')[:8].lower()}"
 
 
-def cpu_identity(host: str, memory_total: int) -> GpuIdentity:
-    """The identity of a host's CPU fallback worker (NumPy, no NVML)."""
-    return GpuIdentity(-1, f"{CPU_UUID_PREFIX}{host}", bus_id="", name="CPU (NumPy)", memory_total=memory_total)
+def cpu_identity(host: str, memory_total: int, slot: int = 0) -> GpuIdentity:
+    """The identity of a host's CPU fallback worker (NumPy, no NVML); `slot` numbers several of one host,
+    which stand in for its GPUs (tests, demos of multi-GPU jobs)."""
+    uuid = f"{CPU_UUID_PREFIX}{host}" + (f"-{slot}" if slot else "")
+    return GpuIdentity(slot, uuid, bus_id="", name="CPU (NumPy)", memory_total=memory_total)

@@ -184,10 +184,10 @@ class LocalSystem:
     ):
         self.base_env, self.worker_args, self.log_dir, self.prefix = dict(env), dict(workers), log_dir, prefix
         self.url = f"http://127.0.0.1:{web_port}"
+        self.extra: list[Proc] = []
         self.web = self.start("web", web)
         self.releaser = self.start("releaser", releaser())
         self.workers = {name: self.start_worker(name) for name in self.worker_args}
-        self.extra: list[Proc] = []
 
     def env(self, **extra: str) -> dict[str, str]:
         return {**self.base_env, **extra}

@@ -26,8 +26,8 @@ def pin_worker(visible: str | None, host: str) -> WorkerIdentity:
     return WorkerIdentity("gpu", host, chosen.uuid, gpu.queue_name(host, chosen.uuid), chosen.name, chosen.bus_id)
 
 
-def cpu_worker(host: str) -> WorkerIdentity:
-    ident = gpu.cpu_identity(host, 0)
+def cpu_worker(host: str, slot: int = 0) -> WorkerIdentity:
+    ident = gpu.cpu_identity(host, 0, slot)
     return WorkerIdentity("cpu", host, ident.uuid, gpu.queue_name(host, ident.uuid), "CPU (NumPy)", "")
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from celery.signals import worker_ready, worker_shutdown
 from django.conf import settings
+from django.db import close_old_connections
 
 from scheduler.dispatch.celery_app import app
 from scheduler.dispatch.connections import redis_client
@@ -85,7 +86,8 @@ def _gpu_collector(ident: WorkerIdentity) -> Callable[[], Snapshot]:
 
 
 def _cpu_collector(ident: WorkerIdentity) -> Callable[[], Snapshot]:
-    cpu_ident = gpu.cpu_identity(ident.host, 0)
+    slot = ident.uuid.removeprefix(f"{gpu.CPU_UUID_PREFIX}{ident.host}").lstrip("-")
+    cpu_ident = gpu.cpu_identity(ident.host, 0, int(slot or 0))
     return lambda: _overridden(
         ident,
         telemetry.cpu_snapshot(
@@ -107,6 +109,9 @@ def _overridden(ident: WorkerIdentity, snap: Snapshot) -> Snapshot:
 
 
 def _running_job(ident: WorkerIdentity) -> int | None:
+    # The telemetry thread is no request: nothing else closes its connection when PostgreSQL restarts,
+    # and a closed one would mark this GPU unhealthy for good (seen in the compose stack's fault test).
+    close_old_connections()
     return Job.objects.filter(queue=ident.queue, status=Status.RUNNING).values_list("id", flat=True).first()
 
 

@@ -4,7 +4,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from gpu_tasks.container import check_image
-from scheduler.jobs import results
+from scheduler.jobs import forecast, results
 from scheduler.jobs.models import Bundle, ContainerImage, Job, JobArray, JobEvent, LogLine, Mount
 from scheduler.jobs.visibility import ahead_of
 
@@ -17,6 +17,9 @@ class SchedulingSerializer(serializers.Serializer):
     priority = serializers.IntegerField(required=False, default=0, min_value=-1000, max_value=1000)
     time_limit = serializers.IntegerField(
         required=False, allow_null=True, default=None, min_value=1, max_value=10**7, help_text="seconds"
+    )
+    gpus = serializers.IntegerField(
+        required=False, default=1, min_value=1, max_value=1000, help_text="GPUs of one host it runs on at once"
     )
     name = serializers.CharField(
         required=False, default="", allow_blank=True, max_length=100, help_text="your name for it"
@@ -69,6 +72,7 @@ BRIEF_FIELDS = [
     "time_limit",
     "memory_estimate",
     "work_estimate",
+    "gpus",
     "created_at",
 ]
 
@@ -96,6 +100,7 @@ class JobSerializer(serializers.ModelSerializer):
             "array",
             "queue",
             "gpu_uuid",
+            "gang",
             "route_reason",
             "wait_reason",
             "attempts",
@@ -130,13 +135,19 @@ class SubmittedJobSerializer(JobSerializer):
 class JobDetailSerializer(JobSerializer):
     events = EventSerializer(many=True, read_only=True)
     ahead = serializers.SerializerMethodField(help_text="waiting jobs before this one (null unless waiting)")
+    forecast = serializers.SerializerMethodField(
+        help_text="a waiting job's position in release order, estimated start (epoch s), GPUs and a sentence"
+    )
 
     class Meta(JobSerializer.Meta):
-        fields = JobSerializer.Meta.fields + ["events", "ahead"]
+        fields = JobSerializer.Meta.fields + ["events", "ahead", "forecast"]
         read_only_fields = fields
 
     def get_ahead(self, job: Job) -> dict[str, int] | None:
         return ahead_of(job)
+
+    def get_forecast(self, job: Job) -> dict | None:
+        return forecast.of(job)
 
 
 class ArraySerializer(serializers.ModelSerializer):
@@ -179,6 +190,8 @@ class GpuSerializer(serializers.Serializer):
     drain_reason = serializers.CharField(allow_blank=True)
     queued = serializers.IntegerField()
     running_job = serializers.IntegerField(allow_null=True)
+    held_by = serializers.IntegerField(allow_null=True, help_text="the multi-GPU job holding this GPU")
+    reserved_for = serializers.IntegerField(allow_null=True, help_text="the waiting job this GPU is reserved for")
     holder = serializers.DictField(
         required=False, allow_null=True, help_text="who runs what there: owner, kind, and id (yours, or staff's)"
     )

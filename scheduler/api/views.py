@@ -92,6 +92,7 @@ def submit_array(request):
         spec["grid"],
         priority=spec["priority"],
         time_limit=spec["time_limit"],
+        gpus=spec["gpus"],
     )
     return Response(s.ArraySerializer(array).data, status=status.HTTP_201_CREATED)
 

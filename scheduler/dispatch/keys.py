@@ -10,6 +10,7 @@
     gpuq:metrics:<name>    hash bucket -> count, a Prometheus histogram counted by whoever ends a job
     gpuq:releaser:alive    string, set by the releaser loop each round (its expiry means no loop runs)
     gpuq:releaser:wake     list, pushed by a finished job to wake the releaser loop
+    gpuq:forecast          string (JSON), waiting jobs' estimated starts and the reservation, set each round
 
 Celery's own keys (queues named after GPUs, `_kombu.*`, `unacked*`) and the cache's (`gpuq-cache:*`)
 are named by Celery and Django; CACHE_PREFIX is given to Django here.
@@ -24,6 +25,7 @@ UNHEALTHY = f"{PREFIX}unhealthy"
 USAGE = f"{PREFIX}usage"
 RELEASER_ALIVE = f"{PREFIX}releaser:alive"
 RELEASER_WAKE = f"{PREFIX}releaser:wake"
+FORECAST = f"{PREFIX}forecast"
 CACHE_PREFIX = "gpuq-cache"
 
 

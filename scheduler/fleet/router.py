@@ -8,8 +8,11 @@ and records what it returns.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+
+from scheduler.fleet.reservation import Reservation, admits, reserve
 
 GiB = 1024**3
 
@@ -17,8 +20,10 @@ GiB = 1024**3
 @dataclass(frozen=True)
 class JobDemand:
     id: int
-    memory: int  # bytes the job declares (its kind's estimate)
+    memory: int  # bytes the job declares (its kind's estimate), on each of its GPUs
     work: float  # expected GPU seconds
+    gpus: int = 1  # GPUs of one host it needs at once, all given in one decision or none
+    time_limit: float = float("inf")  # seconds after which its worker kills it
 
 
 @dataclass(frozen=True)
@@ -41,13 +46,20 @@ class GpuState:
     held_jobs: int = 0  # released to it and not finished
     held_work: float = 0.0
     held_memory: int = 0  # declared memory of the jobs it holds
+    # When the jobs it holds are expected to have ended (epoch seconds, by their work estimates), and
+    # when they will have at the latest (by their time limits): what reservations are made from.
+    free_at: float = 0.0
+    free_by: float = 0.0
+    gang_job: int = 0  # the multi-GPU job holding it whole (0: none); it takes no other job meanwhile
 
 
 @dataclass(frozen=True)
 class Decision:
     job_id: int
-    queue: str | None  # None: the job keeps waiting
+    queue: str | None  # None: the job keeps waiting; for a multi-GPU job, its leader GPU
     reason: str
+    gang: tuple[str, ...] = ()  # a multi-GPU job's GPUs, the leader first
+    reservation: Reservation | None = None  # set on the waiting job that holds the reservation
 
 
 POLICIES = ("balanced", "round_robin", "pack")
@@ -64,20 +76,51 @@ def route(
     now: float,
     policy: str = "balanced",
     stale_after: float = 5.0,
+    reserve_head: bool = True,
 ) -> list[Decision]:
-    """Place each job, in the order given, on a GPU with room; later jobs see earlier placements."""
+    """Place each job, in the order given, on a GPU with room; later jobs see earlier placements.
+
+    The first job that cannot start reserves the GPUs that free soonest (`reserve_head`); a later job
+    may use a reserved GPU only when it is expected to end before the reservation starts (backfill).
+    """
     pick = _picker(policy)
     fresh = [g for g in gpus if now - g.last_seen <= stale_after]
     live = {g.queue: g for g in sorted(fresh, key=lambda g: g.queue) if g.healthy and not g.draining}
-    decisions = []
+    decisions: list[Decision] = []
+    held: Reservation | None = None
     for job in jobs:
-        gpu = pick(job, list(live.values()))
-        if gpu is None:
-            decisions.append(Decision(job.id, None, _why_waiting(job, fresh, list(live.values()))))
+        usable = [g for g in live.values() if admits(held, g, job, now)]
+        chosen = _gang(job, usable) if job.gpus > 1 else [g for g in [pick(job, usable)] if g is not None]
+        if chosen:
+            decisions.append(_placed(policy, job, chosen))
+            live.update({g.queue: _hold(g, job, now, len(chosen) > 1) for g in chosen})
             continue
-        decisions.append(Decision(job.id, gpu.queue, _why_chosen(policy, gpu)))
-        live[gpu.queue] = _hold(gpu, job)
+        reason = _why_waiting(job, fresh, list(live.values()))
+        if reserve_head and held is None:
+            held = reserve(job, list(live.values()), now)
+            decisions.append(Decision(job.id, None, reason, reservation=held))
+        else:
+            decisions.append(Decision(job.id, None, reason))
     return decisions
+
+
+def _placed(policy: str, job: JobDemand, chosen: list[GpuState]) -> Decision:
+    if len(chosen) == 1:
+        return Decision(job.id, chosen[0].queue, _why_chosen(policy, chosen[0]))
+    queues = tuple(g.queue for g in chosen)
+    why = f"{len(chosen)} idle GPUs of host {chosen[0].host} ({', '.join(queues)}), led by {queues[0]}"
+    return Decision(job.id, queues[0], why, gang=queues)
+
+
+def _gang(job: JobDemand, usable: list[GpuState]) -> list[GpuState]:
+    """N idle GPUs of one host that can each hold the job, or none: never a part of them. Among hosts
+    that have enough, the one with the fewest idle GPUs, so whole hosts stay free for bigger jobs."""
+    idle = defaultdict(list)
+    for g in usable:
+        if g.held_jobs == 0 and g.gang_job == 0 and job.memory <= g.memory_usable:
+            idle[g.host].append(g)
+    hosts = sorted((len(gs), host) for host, gs in idle.items() if len(gs) >= job.gpus)
+    return sorted(idle[hosts[0][1]], key=lambda g: g.queue)[: job.gpus] if hosts else []
 
 
 def fits_fleet(memory: int, largest: int | None) -> str | None:
@@ -85,6 +128,23 @@ def fits_fleet(memory: int, largest: int | None) -> str | None:
     if largest is None or memory <= largest:
         return None
     return f"the job needs {gib(memory)} of GPU memory; the largest GPU in the fleet has {gib(largest)}"
+
+
+def fits_gang(memory: int, n: int, placeable: Sequence[tuple[str, int]]) -> str | None:
+    """A refusal for a job of `n` GPUs when no host has `n` healthy GPUs, not draining, that can each hold
+    `memory`; `placeable` is (host, memory_total) of such GPUs. None to accept (also when none was seen)."""
+    if not placeable:
+        return None
+    per_host: dict[str, int] = defaultdict(int)
+    for host, total in placeable:
+        per_host[host] += total >= memory
+    most, host = max((count, host) for host, count in per_host.items())
+    if most >= n:
+        return None
+    return (
+        f"the job needs {n} GPUs of one host with {gib(memory)} each; no host of the fleet has that "
+        f"(the most: {most} on {host}, among GPUs that are healthy and not draining)"
+    )
 
 
 def free_for_job(g: GpuState) -> int:
@@ -97,6 +157,8 @@ def free_for_job(g: GpuState) -> int:
 
 
 def _has_room(g: GpuState, job: JobDemand) -> bool:
+    if g.gang_job:
+        return False
     if g.held_jobs < g.slots:
         return True
     return g.held_jobs < g.max_held and g.held_work + job.work < g.feed_seconds
@@ -104,6 +166,8 @@ def _has_room(g: GpuState, job: JobDemand) -> bool:
 
 def room(g: GpuState) -> int:
     """How many more jobs `g` could be given at most (short jobs fill the feed; others the slots)."""
+    if g.gang_job:
+        return 0
     if g.held_work < g.feed_seconds:
         return max(0, max(g.slots, g.max_held) - g.held_jobs)
     return max(0, g.slots - g.held_jobs)
@@ -139,9 +203,18 @@ def _picker(policy: str) -> Picker:
     return _PICKERS[policy]
 
 
-def _hold(g: GpuState, job: JobDemand) -> GpuState:
+def _hold(g: GpuState, job: JobDemand, now: float, whole: bool = False) -> GpuState:
+    """`g` once given `job`; `whole`: the job is one of a multi-GPU job's GPUs and takes it all."""
+    start = now if g.concurrency > 1 or whole else max(g.free_at, now)
+    latest = now if g.concurrency > 1 or whole else max(g.free_by, now)
     return replace(
-        g, held_jobs=g.held_jobs + 1, held_work=g.held_work + job.work, held_memory=g.held_memory + job.memory
+        g,
+        held_jobs=g.held_jobs + 1,
+        held_work=g.held_work + job.work,
+        held_memory=g.held_memory + job.memory,
+        free_at=max(g.free_at, start + job.work),
+        free_by=max(g.free_by, latest + job.time_limit),
+        gang_job=job.id if whole else g.gang_job,
     )
 
 
@@ -157,6 +230,19 @@ def _why_waiting(job: JobDemand, fresh: list[GpuState], live: list[GpuState]) ->
         return "no GPU worker is alive"
     if not live:
         return "all GPUs draining or unhealthy"
+    if job.gpus > 1:
+        return _why_gang_waiting(job, live)
     if all(job.memory > g.memory_usable for g in live):
         return f"no GPU has {gib(job.memory)} free"
     return "every GPU that can hold it is busy"
+
+
+def _why_gang_waiting(job: JobDemand, live: list[GpuState]) -> str:
+    fit = defaultdict(list)
+    for g in live:
+        if job.memory <= g.memory_usable:
+            fit[g.host].append(g)
+    most = max((len(gs) for gs in fit.values()), default=0)
+    if most < job.gpus:
+        return f"no host has {job.gpus} healthy GPUs with {gib(job.memory)} each now (at most {most})"
+    return f"waiting for {job.gpus} GPUs of one host to be idle together"

@@ -64,6 +64,13 @@ def largest_gpu_memory(r: Redis) -> int | None:
     return max((g.get("memory_total") or 0 for g in known_gpus(r)), default=None)
 
 
+def placeable(r: Redis) -> list[tuple[str, int]]:
+    """(host, memory_total) of every GPU seen that is neither draining nor unhealthy, for admission."""
+    out = set(draining(r)) | set(unhealthy(r))
+    sick = {s.uuid for s in live_snapshots(r) if not s.healthy}
+    return [(g.get("host") or "", g.get("memory_total") or 0) for g in known_gpus(r) if g["uuid"] not in out | sick]
+
+
 def set_draining(r: Redis, uuid: str, draining: bool, reason: str = "") -> None:
     """Take a GPU out of routing (its worker finishes what it holds), or bring it back."""
     _set_flag(r, DRAINING, uuid, draining, reason or "drained by staff")
@@ -109,6 +116,9 @@ def to_gpu_state(
     held_memory: int,
     feed_seconds: float = 0.0,
     max_held: int = 0,
+    free_at: float = 0.0,
+    free_by: float = 0.0,
+    gang_job: int = 0,
 ) -> GpuState:
     """The router's view of one snapshot plus what the database says the GPU holds."""
     return GpuState(
@@ -128,4 +138,7 @@ def to_gpu_state(
         held_memory=int(held_memory or 0),
         feed_seconds=feed_seconds,
         max_held=max_held,
+        free_at=free_at,
+        free_by=free_by,
+        gang_job=gang_job,
     )

@@ -10,7 +10,7 @@ from scheduler.dispatch import celery_app
 from scheduler.dispatch.connections import redis_client
 from scheduler.fleet import store as fleet
 from scheduler.fleet.snapshot import Snapshot
-from scheduler.jobs import lifecycle
+from scheduler.jobs import forecast, lifecycle
 from scheduler.jobs.models import FINAL, HELD, Job, JobArray, Status
 from scheduler.jobs.release import release
 
@@ -38,12 +38,21 @@ def fleet_view() -> list[dict]:
         Job.objects.filter(status=Status.QUEUED).values("queue").annotate(n=Count("id")).values_list("queue", "n")
     )
     running = dict(Job.objects.filter(status=Status.RUNNING).values_list("queue", "id"))
-    return [_gpu_row(known, live.get(known["uuid"]), drained, held, running) for known in fleet.known_gpus(r)]
+    marks = {"held_by": _gang_holds(), "reserved_for": forecast.reserved_queues(r)}
+    return [_gpu_row(known, live.get(known["uuid"]), drained, held, running, marks) for known in fleet.known_gpus(r)]
 
 
-def _gpu_row(known: dict, snap: Snapshot | None, drained: dict, held: dict, running: dict) -> dict:
+def _gang_holds() -> dict[str, int]:
+    """queue -> the multi-GPU job that holds it (queued or running)."""
+    rows = Job.objects.filter(status__in=HELD, gpus__gt=1).values_list("id", "gang")
+    return {member["queue"]: job_id for job_id, gang in rows for member in gang}
+
+
+def _gpu_row(known: dict, snap: Snapshot | None, drained: dict, held: dict, running: dict, marks: dict) -> dict:
     queue = known.get("queue", "")
     return {
+        "held_by": marks["held_by"].get(queue),
+        "reserved_for": marks["reserved_for"].get(queue),
         "uuid": known["uuid"],
         "host": known.get("host", ""),
         "name": known.get("name", ""),
@@ -53,7 +62,7 @@ def _gpu_row(known: dict, snap: Snapshot | None, drained: dict, held: dict, runn
         "draining": known["uuid"] in drained,
         "drain_reason": drained.get(known["uuid"], ""),
         "queued": held.get(queue, 0),
-        "running_job": running.get(queue),
+        "running_job": running.get(queue) or marks["held_by"].get(queue),
         "snapshot": snap,
     }
 

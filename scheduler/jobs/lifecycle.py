@@ -68,6 +68,24 @@ def mark_queued(queue: str, gpu_uuid: str, reasons: dict[int, str]) -> list[int]
     return ids
 
 
+def mark_gang_queued(job_id: int, gang: list[dict[str, str]], reason: str) -> bool:
+    """Release a waiting multi-GPU job to all its GPUs at once (the leader first): one statement sets
+    them all, so the job never holds some while waiting for the rest."""
+    leader = gang[0]
+    changed = Job.objects.filter(id=job_id, status=Status.WAITING).update(
+        status=Status.QUEUED,
+        queue=leader["queue"],
+        gpu_uuid=leader["uuid"],
+        gang=gang,
+        route_reason=reason,
+        wait_reason="",
+        queued_at=timezone.now(),
+    )
+    if changed:
+        record(job_id, f"routed to {', '.join(m['queue'] for m in gang)}: {reason}", Status.QUEUED)
+    return bool(changed)
+
+
 def claim(job_id: int, host: str, worker_queue: str, where: str = "") -> tuple[Job, str] | None:
     """Start an attempt of a queued job; returns the job and the attempt's lease, or None."""
     lease = uuid.uuid4().hex
@@ -128,7 +146,7 @@ def _charge(job: Job, finished_at) -> None:
     r = redis_client()
     gpu_seconds = (finished_at - job.started_at).total_seconds()
     with r.pipeline(transaction=False) as pipe:
-        charge(r, pipe, job.owner_id, gpu_seconds)
+        charge(r, pipe, job.owner_id, gpu_seconds * job.gpus)  # N GPUs for this long
         observe(pipe, "duration", gpu_seconds)
         observe(pipe, "wait", (job.started_at - job.created_at).total_seconds())
         pipe.execute()
@@ -145,6 +163,7 @@ def requeue(job_id: int, reason: str) -> bool:
         status=Status.WAITING,
         queue="",
         gpu_uuid="",
+        gang=[],
         lease="",
         started_at=None,
         queued_at=None,

@@ -78,11 +78,15 @@ class Job(models.Model):
     time_limit = models.PositiveIntegerField(help_text="seconds")
     memory_estimate = models.BigIntegerField(default=0, help_text="bytes of GPU memory")
     work_estimate = models.FloatField(default=0.0, help_text="expected GPU seconds")
+    gpus = models.PositiveSmallIntegerField(default=1, help_text="GPUs of one host it runs on at once")
     after = models.ManyToManyField("self", symmetrical=False, blank=True, related_name="dependents")
     array = models.ForeignKey(JobArray, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs")
 
     queue = models.CharField(max_length=120, blank=True, help_text="the GPU queue it was released to")
     gpu_uuid = models.CharField(max_length=80, blank=True)
+    # A job on several GPUs: all of them, the leader (its `queue`) first, as [{"queue", "uuid"}, ...];
+    # empty for one GPU. They are held while the job is queued or running, and freed with its status.
+    gang = models.JSONField(default=list, blank=True)
     route_reason = models.CharField(max_length=300, blank=True)
     wait_reason = models.CharField(max_length=300, blank=True)
     attempts = models.PositiveIntegerField(default=0)

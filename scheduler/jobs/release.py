@@ -15,7 +15,7 @@ from dataclasses import replace
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Sum
+from django.db.models import F, Sum
 
 from scheduler.dispatch import celery_app, keys
 from scheduler.dispatch.connections import redis_client
@@ -23,8 +23,9 @@ from scheduler.fleet import store as fleet
 from scheduler.fleet.router import Decision, GpuState, JobDemand, route
 from scheduler.fleet.router import room as router_room
 from scheduler.fleet.snapshot import Snapshot
-from scheduler.jobs import dependencies, fairshare, lifecycle
-from scheduler.jobs.models import HELD, Job, Quota, Status
+from scheduler.jobs import dependencies, fairshare, lifecycle, quotas
+from scheduler.jobs.holdings import HARD_KILL_MARGIN_S, Holding, held_rows, holdings
+from scheduler.jobs.models import HELD, Job, Status
 
 log = logging.getLogger(__name__)
 RELEASE_LOCK_ID = 0x6770_7571  # "gpuq"
@@ -35,11 +36,11 @@ def release() -> int:
     if not Job.objects.filter(status=Status.WAITING).exists():
         return 0  # the common case after a job ends on an idle queue: no lock, no Redis
     r = redis_client()
-    snaps = _with_overrides(r, fleet.live_snapshots(r))
+    snaps = live_routable(r)
     with transaction.atomic():
         _serialise()
         dependencies.explain()
-        gpus = [_gpu_state(s, held) for s, held in _with_holdings(snaps)]
+        gpus = gpu_states(snaps)
         room = sum(router_room(g) for g in gpus if not g.draining and g.healthy)
         if not snaps:
             _explain_all_waiting("no GPU worker is alive")
@@ -47,13 +48,27 @@ def release() -> int:
             return 0
         jobs = candidates(r, limit=max(room * 4, 16))
         decisions = route(
-            [JobDemand(j.id, j.memory_estimate, j.work_estimate) for j in jobs],
+            [demand(j) for j in jobs],
             gpus,
             now=time.time(),
             policy=settings.ROUTER_POLICY,
             stale_after=settings.GPU_STALE_AFTER,
+            reserve_head=settings.GPU_RESERVATIONS,
         )
         return _apply(jobs, decisions, {s.queue: s.uuid for s in snaps})
+
+
+def demand(job: Job) -> JobDemand:
+    """The router's view of a job: its memory on each GPU, work, GPUs and the latest it can run."""
+    return JobDemand(
+        job.id, job.memory_estimate, job.work_estimate, job.gpus, float(job.time_limit + HARD_KILL_MARGIN_S)
+    )
+
+
+def gpu_states(snaps: list[Snapshot]) -> list[GpuState]:
+    """The router's view of the live GPUs, with what the database says each holds."""
+    held = holdings(held_rows([s.queue for s in snaps]), settings.GPU_CONCURRENCY)
+    return [_gpu_state(s, held.get(s.queue, Holding())) for s in snaps]
 
 
 def release_soon() -> None:
@@ -93,6 +108,11 @@ def wait_for_wake(r, seconds: float) -> None:
         r.delete(WAKE_KEY)
 
 
+def live_routable(r) -> list[Snapshot]:
+    """The live GPUs' snapshots, with staff's drains and health marks applied."""
+    return _with_overrides(r, fleet.live_snapshots(r))
+
+
 def _with_overrides(r, snaps: list[Snapshot]) -> list[Snapshot]:
     """Staff's drain and a health mark take effect now, not at the worker's next snapshot."""
     drained, sick = fleet.draining(r), fleet.unhealthy(r)
@@ -113,26 +133,19 @@ def _serialise() -> None:
     # SQLite: settings open every transaction IMMEDIATE, which takes the database's write lock.
 
 
-def _with_holdings(snaps: list[Snapshot]) -> list[tuple[Snapshot, dict]]:
-    rows = (
-        Job.objects.filter(status__in=HELD, queue__in=[s.queue for s in snaps])
-        .values("queue")
-        .annotate(n=Count("id"), work=Sum("work_estimate"), memory=Sum("memory_estimate"))
-    )
-    held = {row["queue"]: row for row in rows}
-    return [(s, held.get(s.queue, {})) for s in snaps]
-
-
-def _gpu_state(snap: Snapshot, held: dict) -> GpuState:
+def _gpu_state(snap: Snapshot, held: Holding) -> GpuState:
     return fleet.to_gpu_state(
         snap,
         slots=settings.GPU_SLOTS,
         concurrency=settings.GPU_CONCURRENCY,
-        held_jobs=held.get("n") or 0,
-        held_work=held.get("work") or 0.0,
-        held_memory=held.get("memory") or 0,
+        held_jobs=held.jobs,
+        held_work=held.work,
+        held_memory=held.memory,
         feed_seconds=settings.GPU_FEED_SECONDS,
         max_held=settings.GPU_MAX_HELD,
+        free_at=held.free_at,
+        free_by=held.free_by,
+        gang_job=held.gang_job,
     )
 
 
@@ -153,59 +166,56 @@ def release_order(r, limit: int | None, explain: bool = False) -> list[Job]:
     users at their GPU quota have none released (`explain`: their jobs say so)."""
     ready = ready_jobs()
     owners = list(ready.values_list("owner_id", flat=True).distinct())
-    allowance = _gpu_allowance(owners)
+    allowance = quotas.gpu_allowance(owners)
     per_user: dict[int, list[Job]] = {}
     for uid in owners:
-        cap, reason = allowance.get(uid, (None, ""))
-        take = cap if limit is None else limit if cap is None else min(limit, cap)
-        if take is not None and take <= 0:
+        mine = list(ready.filter(owner_id=uid).order_by("-priority", "created_at", "id")[:limit])
+        if uid in allowance:
+            taken, reason = quotas.within(mine, *allowance[uid])
             if explain:
-                ready.filter(owner_id=uid).exclude(wait_reason=reason).update(wait_reason=reason)
-            continue
-        per_user[uid] = list(ready.filter(owner_id=uid).order_by("-priority", "created_at", "id")[:take])
+                skipped = [j.id for j in mine[len(taken) :] if j.wait_reason != reason]
+                Job.objects.filter(id__in=skipped, status=Status.WAITING).update(wait_reason=reason)
+            mine = taken
+        if mine:
+            per_user[uid] = mine
     used = fairshare.usage(r, per_user)
     for uid, work in _held_work(per_user).items():
         used[uid] = used.get(uid, 0.0) + work
-    return fairshare.interleave(per_user, used, lambda j: j.priority, lambda j: j.work_estimate)
+    # A job on N GPUs costs its user N times its work, here as in the charge when it ends.
+    return fairshare.interleave(per_user, used, lambda j: j.priority, lambda j: j.work_estimate * j.gpus)
 
 
 def _held_work(users) -> dict[int, float]:
     rows = (
         Job.objects.filter(owner_id__in=list(users), status__in=HELD)
         .values("owner_id")
-        .annotate(w=Sum("work_estimate"))
+        .annotate(w=Sum(F("work_estimate") * F("gpus")))
     )
     return {row["owner_id"]: row["w"] or 0.0 for row in rows}
-
-
-def _gpu_allowance(owners: list[int]) -> dict[int, tuple[int, str]]:
-    """Users under a GPU quota: how many jobs they may be given this round (each might land on
-    another GPU), and the reason shown when that is none."""
-    limits = dict(Quota.objects.filter(user_id__in=owners, max_gpus__gt=0).values_list("user_id", "max_gpus"))
-    if not limits:
-        return {}
-    rows = (
-        Job.objects.filter(owner_id__in=list(limits), status__in=HELD)
-        .values("owner_id")
-        .annotate(gpus=Count("queue", distinct=True))
-    )
-    in_use = {row["owner_id"]: row["gpus"] for row in rows}
-    return {uid: (cap - in_use.get(uid, 0), f"quota: {in_use.get(uid, 0)} GPUs in use") for uid, cap in limits.items()}
 
 
 def _apply(jobs: list[Job], decisions: list[Decision], uuids: dict[str, str]) -> int:
     by_id = {j.id: j for j in jobs}
     waiting_reasons = defaultdict(list)
     to_queue: dict[str, dict[int, str]] = defaultdict(dict)
+    gangs = []
     for d in decisions:
-        if d.queue is not None:
+        reason = f"{d.reason}; {d.reservation.describe(time.time())}" if d.reservation else d.reason
+        if d.gang:
+            gangs.append(d)
+        elif d.queue is not None:
             to_queue[d.queue][d.job_id] = d.reason
-        elif by_id[d.job_id].wait_reason != d.reason:
-            waiting_reasons[d.reason].append(d.job_id)
+        elif by_id[d.job_id].wait_reason != reason:
+            waiting_reasons[reason].append(d.job_id)
     released = [
         (queue, job_id)
         for queue, reasons in to_queue.items()
         for job_id in lifecycle.mark_queued(queue, uuids.get(queue, ""), reasons)
+    ]
+    released += [
+        (d.gang[0], d.job_id)
+        for d in gangs
+        if lifecycle.mark_gang_queued(d.job_id, [{"queue": q, "uuid": uuids.get(q, "")} for q in d.gang], d.reason)
     ]
     # Messages go out once the release is committed, in the order the router placed the jobs.
     transaction.on_commit(lambda: _send_all(released, by_id))

@@ -14,10 +14,10 @@ from django.db import transaction
 from gpu_tasks.base import Estimate, ParamError, UnknownKind
 from gpu_tasks.command import COMMANDS
 from gpu_tasks.params import validate
-from gpu_tasks.registry import get_kind
+from gpu_tasks.registry import KINDS, get_kind
 from scheduler.dispatch.connections import redis_client
 from scheduler.fleet import store as fleet
-from scheduler.fleet.router import fits_fleet
+from scheduler.fleet.router import fits_fleet, fits_gang
 from scheduler.jobs import commands, dependencies, lifecycle, limits
 from scheduler.jobs.errors import SubmissionError
 from scheduler.jobs.models import FINAL, ContainerImage, Job, JobArray, Quota
@@ -32,27 +32,41 @@ class Prepared:
     priority: int = 0
     time_limit: int = 0
     after: list[int] = field(default_factory=list)
+    gpus: int = 1
     name: str = ""
     tags: list[str] = field(default_factory=list)
     runner: str = ""  # where a run job's command runs: local or container
 
 
-def prepare(user, spec: dict, largest: int | None, quota: Quota | None = None) -> Prepared:
+@dataclass(frozen=True)
+class FleetFacts:
+    """What admission reads of the fleet once per submission."""
+
+    largest: int | None  # memory of the largest GPU ever seen
+    placeable: list[tuple[str, int]]  # (host, memory_total) of GPUs healthy and not draining
+
+
+def prepare(user, spec: dict, facts: FleetFacts, quota: Quota | None = None) -> Prepared:
     """Validate one job's spec against its kind, the user's bounds and the fleet; raise SubmissionError
     naming every field that is wrong, not only the first."""
     errors: dict = {}
-    kind_params = _collect(errors, _kind_and_params, user, spec, largest)
-    priority = _collect(errors, _priority, user, spec.get("priority", 0), quota)
-    time_limit = _collect(errors, limits.time_limit, user, spec.get("time_limit"))
-    after = _collect(errors, _dependencies, user, spec.get("after") or [])
+    kind_params = collect(errors, _kind_and_params, user, spec)
+    gpus = collect(errors, _gpus, spec.get("gpus"), kind_params[0] if kind_params else None, quota)
+    if kind_params and gpus:
+        collect(errors, _fits, kind_params[2], gpus, facts)
+    priority = collect(errors, _priority, user, spec.get("priority", 0), quota)
+    time_limit = collect(errors, limits.time_limit, user, spec.get("time_limit"))
+    after = collect(errors, _dependencies, user, spec.get("after") or [])
     if errors:
         raise SubmissionError(errors)
     kind, params, estimate, runner = kind_params
     labels = {"name": spec.get("name") or "", "tags": spec.get("tags") or [], "runner": runner}
-    return Prepared(kind.name, params, estimate, priority=priority, time_limit=time_limit, after=after, **labels)
+    return Prepared(
+        kind.name, params, estimate, priority=priority, time_limit=time_limit, after=after, gpus=gpus, **labels
+    )
 
 
-def _collect(errors: dict, check, *args):
+def collect(errors: dict, check, *args):
     """`check(*args)`, or None with its SubmissionError's fields added to `errors`."""
     try:
         return check(*args)
@@ -61,7 +75,7 @@ def _collect(errors: dict, check, *args):
         return None
 
 
-def _kind_and_params(user, spec: dict, largest: int | None) -> tuple:
+def _kind_and_params(user, spec: dict) -> tuple:
     try:
         kind = get_kind(spec["kind"])
         if kind.staff_only and not user.is_staff:
@@ -78,11 +92,29 @@ def _kind_and_params(user, spec: dict, largest: int | None) -> tuple:
         params, runner = commands.prepare(user, params)
         if runner == "container":
             _check_allowlisted("image", params["image"])
-    estimate = kind.estimate(**params)
-    refusal = fits_fleet(estimate.memory_bytes, largest)
+    return kind, params, kind.estimate(**params), runner
+
+
+def _gpus(value: int | None, kind, quota: Quota | None) -> int:
+    gpus = 1 if value is None else value
+    if not 1 <= gpus <= settings.JOB_GPUS_MAX:
+        raise SubmissionError({"gpus": f"must be between 1 and {settings.JOB_GPUS_MAX}, got {gpus}"})
+    if gpus > 1 and kind is not None and not kind.multi_gpu:
+        multi = ", ".join(sorted(k.name for k in KINDS.values() if k.multi_gpu and not k.staff_only))
+        raise SubmissionError({"gpus": f"kind {kind.name!r} runs on one GPU; kinds that use several: {multi}"})
+    if quota and quota.max_gpus and gpus > quota.max_gpus:
+        raise SubmissionError({"gpus": f"your quota allows {quota.max_gpus} GPUs at once; this job asks for {gpus}"})
+    return gpus
+
+
+def _fits(estimate: Estimate, gpus: int, facts: FleetFacts) -> None:
+    """Refuse a job that no GPU (or no host with `gpus` of them) of the fleet could ever hold."""
+    if gpus == 1:
+        refusal = fits_fleet(estimate.memory_bytes, facts.largest)
+    else:
+        refusal = fits_gang(estimate.memory_bytes, gpus, facts.placeable)
     if refusal:
-        raise SubmissionError({"params": refusal})
-    return kind, params, estimate, runner
+        raise SubmissionError({"gpus" if gpus > 1 else "params": refusal})
 
 
 def _check_allowlisted(param: str, image: str) -> None:
@@ -122,13 +154,14 @@ def submit(user, specs: list[dict], as_batch: bool = False) -> list[Job]:
 
 def validate_all(user, specs: list[dict], as_batch: bool) -> list[Prepared]:
     """Every spec checked before anything is stored; errors listed per job for a batch."""
-    largest = fleet.largest_gpu_memory(redis_client())
+    r = redis_client()
+    facts = FleetFacts(fleet.largest_gpu_memory(r), fleet.placeable(r))
     quota = Quota.objects.filter(user=user).first()
     errors: list[Any] = []
     prepared: list[Prepared] = []
     for spec in specs:
         try:
-            prepared.append(prepare(user, spec, largest, quota))
+            prepared.append(prepare(user, spec, facts, quota))
             errors.append({})
         except SubmissionError as exc:
             errors.append(exc.errors)
@@ -157,6 +190,7 @@ def _row(user, p: Prepared, array: JobArray | None) -> Job:
         time_limit=p.time_limit,
         memory_estimate=p.estimate.memory_bytes,
         work_estimate=p.estimate.work,
+        gpus=p.gpus,
         array=array,
         wait_reason=dependencies.reason([(i, "") for i in p.after]) if p.after else dependencies.ROOM,
         name=p.name,

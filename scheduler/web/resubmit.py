@@ -25,6 +25,8 @@ def cli_command(job: Job) -> str:
         parts += ["--priority", str(job.priority)]
     if job.time_limit != settings.JOB_TIME_LIMIT_DEFAULT:
         parts += ["--time-limit", str(job.time_limit)]
+    if job.gpus > 1:
+        parts += ["--gpus", str(job.gpus)]
     return " ".join(parts)
 
 
@@ -39,4 +41,6 @@ def prefill(user, job_id: str | None) -> dict[str, str]:
     fields |= {"kind": job.kind, "priority": str(job.priority) if job.priority else ""}
     if job.time_limit != settings.JOB_TIME_LIMIT_DEFAULT:
         fields["time_limit"] = str(job.time_limit)
+    if job.gpus > 1:
+        fields["gpus"] = str(job.gpus)
     return fields

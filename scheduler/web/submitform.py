@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from gpu_tasks.registry import KINDS
 from scheduler.jobs import submission
-from scheduler.jobs.submission import SubmissionError
+from scheduler.jobs.submission import SubmissionError, collect
 from scheduler.web import forms
 
-SCHEDULING = {"priority": 0, "time_limit": None}  # whole-number fields and their defaults
+SCHEDULING = {"priority": 0, "time_limit": None, "gpus": 1}  # whole-number fields and their defaults
 
 
 def submit(user, form, kind: str, files=None) -> tuple[str, int]:
@@ -22,16 +22,16 @@ def submit(user, form, kind: str, files=None) -> tuple[str, int]:
         raise SubmissionError({"kind": f"unknown kind {kind!r}"})
     problems: dict = {}
     common = {name: _whole(form.get(name), name, default, problems) for name, default in SCHEDULING.items()}
-    common |= {"name": form.get("name", "").strip()[:100], "tags": _collect(problems, forms.tags, form.get("tags", ""))}
+    common |= {"name": form.get("name", "").strip()[:100], "tags": collect(problems, forms.tags, form.get("tags", ""))}
     after = [_whole(x, "after", 0, problems) for x in form.get("after", "").split(",") if x.strip()]
-    params = params_from_form(kind, form) | (_collect(problems, forms.uploaded_bundle, user, files, kind) or {})
-    grid = _collect(problems, _grid, kind, form.get("array", "")) or {}
+    params = params_from_form(kind, form) | (collect(problems, forms.uploaded_bundle, user, files, kind) or {})
+    grid = collect(problems, _grid, kind, form.get("array", "")) or {}
     if grid:
         specs = [{"kind": kind, "params": {**params, **point}, **common} for point in _points(grid, problems)]
     else:
         specs = [{"kind": kind, "params": params, "after": after, **common}]
     if problems:  # what is wrong so far, and whatever validation finds in the rest
-        _collect(problems, submission.validate_all, user, specs, bool(grid))
+        collect(problems, submission.validate_all, user, specs, bool(grid))
         raise SubmissionError(flatten(problems, grid))
     try:
         if grid:
@@ -40,14 +40,6 @@ def submit(user, form, kind: str, files=None) -> tuple[str, int]:
         return ("job", submission.submit(user, specs)[0].id)
     except SubmissionError as exc:
         raise SubmissionError(flatten(exc.errors, grid), exc.status) from None
-
-
-def _collect(problems: dict, check, *args):
-    try:
-        return check(*args)
-    except SubmissionError as exc:
-        problems.update(exc.errors)
-        return None
 
 
 def _whole(text: str | None, field: str, default: int | None, problems: dict) -> int | None:
@@ -61,7 +53,7 @@ def _whole(text: str | None, field: str, default: int | None, problems: dict) ->
 
 
 def _points(grid: dict, problems: dict) -> list[dict]:
-    return _collect(problems, submission.expand_grid, grid) or []
+    return collect(problems, submission.expand_grid, grid) or []
 
 
 def _grid(kind: str, text: str) -> dict[str, list]:

@@ -7,7 +7,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidde
 from django.shortcuts import get_object_or_404, redirect, render
 
 from gpu_tasks.registry import KINDS
-from scheduler.jobs import control, finding, labqueue, results, submission
+from scheduler.jobs import control, finding, forecast, labqueue, results, submission
 from scheduler.jobs.models import FINAL, ContainerImage, Status
 from scheduler.jobs.visibility import ahead_of, visible_arrays, visible_jobs
 from scheduler.web import forms, resubmit, submitform
@@ -77,6 +77,7 @@ def job_page(request: HttpRequest, pk: int) -> HttpResponse:
         "job": job,
         "events": job.events.all(),
         "ahead": ahead_of(job),
+        "forecast": forecast.of(job),
         "result_url": results.url(job),
         "result": sorted(shown.items()),
         "kernel_seconds": (job.result or {}).get("gpu_time_s"),

@@ -19,9 +19,12 @@ def binary_bytes(n: int | None) -> str:
 
 @register.filter
 def human(value):
-    """70.166015625 -> 70.17; 0.000123456 -> 0.000123; integers, text and the rest as they are."""
+    """70.166015625 -> 70.166; 525267.4 -> 525267; 0.000123456 -> 0.000123456 (six significant digits,
+    the exact value in the cell's title); None -> "—"; integers and text as they are."""
+    if value is None:
+        return "—"
     if isinstance(value, float):
-        return f"{value:.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
+        return f"{value:.6g}"
     if isinstance(value, list | dict):
         return json.dumps(value)
     return value

@@ -35,18 +35,30 @@ class Command(BaseCommand):
             help="only the workers, for a second GPU host joining the main host's Redis and database",
         )
         parser.add_argument("--host", default=settings.HOSTNAME, help="this host's name in queue names")
+        parser.add_argument(
+            "--cpu",
+            type=int,
+            metavar="N",
+            help="N CPU workers (NumPy) instead of GPU workers: the stack on a machine without a GPU",
+        )
 
-    def handle(self, *args, gpus: str, output: str | None, worker_only: bool, host: str, **options) -> None:
-        slots = self.slots([v.strip() for v in gpus.split(",") if v.strip()])
+    def handle(self, *args, gpus: str, output: str | None, worker_only: bool, host: str, cpu: int | None, **_) -> None:
+        if cpu is not None and (gpus or cpu < 1):
+            raise CommandError("--cpu N takes a number of workers of at least 1, and no --gpus")
+        slots = composegen.cpu_slots(cpu) if cpu else self.slots([v.strip() for v in gpus.split(",") if v.strip()])
         doc = composegen.build(slots, host=host, worker_only=worker_only)
-        text = composegen.dump(doc, composegen.header(slots, _command_line(gpus, worker_only, host), worker_only))
+        command = _command_line(gpus, worker_only, host) + (f" --cpu {cpu}" if cpu else "")
+        text = composegen.dump(doc, composegen.header(slots, command, worker_only))
         if output == "-":
             self.stdout.write(text, ending="")
             return
         name = "docker-compose.worker.yml" if worker_only else "docker-compose.yml"
         path = Path(output) if output else settings.BASE_DIR / "compose" / name
         path.write_text(text)
-        self.stderr.write(f"wrote {path}: {len(slots)} GPU worker(s): {', '.join(s.device_id for s in slots)}")
+        kind = "CPU" if cpu else "GPU"
+        self.stderr.write(
+            f"wrote {path}: {len(slots)} {kind} worker(s): {', '.join(s.device_id or s.label for s in slots)}"
+        )
 
     def slots(self, values: list[str]) -> list[composegen.GpuSlot]:
         """The GPUs to serve, resolved to UUIDs wherever NVML is here to resolve them."""

@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
 from scheduler.dispatch.connections import redis_client
-from scheduler.jobs import outputs
+from scheduler.jobs import forecast, outputs
 from scheduler.jobs.reaper import Reaper
 from scheduler.jobs.release import release, wait_for_wake
 
@@ -45,18 +45,21 @@ class Command(BaseCommand):
     reaped_at = swept_at = float("-inf")
 
     def round(self, reaper: Reaper) -> bool:
-        """One unit of work; True when it moved any job. The reaper's scans run once an interval,
-        not on every wake by a finished job."""
+        """One unit of work; True when it moved any job. The reaper's scans and the start estimates
+        run once an interval, not on every wake by a finished job."""
         close_old_connections()
         try:
-            reaped = 0
-            if time.monotonic() - self.reaped_at >= settings.RELEASER_INTERVAL:
+            reaped, scan = 0, time.monotonic() - self.reaped_at >= settings.RELEASER_INTERVAL
+            if scan:
                 self.reaped_at = time.monotonic()
                 reaped = reaper.run()
+            released = release()
+            if scan:  # estimates of the waiting jobs' starts, after this round's placements
+                forecast.update(redis_client())
             if time.monotonic() - self.swept_at >= OUTPUTS_SWEEP_EVERY:
                 self.swept_at = time.monotonic()
                 outputs.sweep()
-            return bool(reaped + release())
+            return bool(reaped + released)
         except Exception:  # Redis or the database away for a moment: next round
             log.exception("releaser round failed")
             return False

@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('auth', '0012_alter_user_first_name_max_length'),
-        ('jobs', '0003_container_images'),
+        ('jobs', '0004_job_gpus_gang'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
