@@ -308,3 +308,19 @@ def test_contradicting_run_settings_fail_djangos_checks(settings):
     assert [e.id for e in run_jobs()] == ["gpuq.E010"]
     settings.RUN_JOBS_IN = "auto"
     assert run_jobs() == []
+
+
+def test_a_run_job_sees_exactly_its_gpus_and_none_on_a_cpu_worker():
+    from workers import command_runner, identity
+    from workers.identity import WorkerIdentity
+
+    saved = list(identity._current)
+    try:
+        identity.set_current(WorkerIdentity("gpu", "node1", "GPU-a", "gpu.node1.a"))
+        gang = Job(gpus=2, gang=[{"uuid": "GPU-a"}, {"uuid": "GPU-b"}])
+        assert command_runner._gpu_env(gang)["CUDA_VISIBLE_DEVICES"] == "GPU-a,GPU-b"
+        assert command_runner._gpu_env(Job(gpus=1))["CUDA_VISIBLE_DEVICES"] == "GPU-a"
+        identity.set_current(WorkerIdentity("cpu", "node1", "cpu", "cpu.node1"))
+        assert command_runner._gpu_env(Job(gpus=1)) == {"CUDA_VISIBLE_DEVICES": ""}
+    finally:
+        identity._current[:] = saved
