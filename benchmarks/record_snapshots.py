@@ -30,7 +30,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scheduler.fleet.snapshot import Snapshot  # noqa: E402
-from workers import telemetry  # noqa: E402
+from workers import gpu_health, telemetry  # noqa: E402
 from workers.gpu import as_text, list_gpus  # noqa: E402
 
 SYNTHETIC = "synthetic until re-recorded on a GPU host by benchmarks/record_snapshots.py"
@@ -56,7 +56,14 @@ def record_device(nvml: Any, index: int) -> dict:
         "processes": [
             {"pid": p.pid, "usedGpuMemory": p.usedGpuMemory} for p in nvml.nvmlDeviceGetComputeRunningProcesses(h)
         ],
+        "retired_pages_pending": gpu_health.guarded(nvml, nvml.nvmlDeviceGetRetiredPagesPendingStatus, h),
+        "remapped_rows": _listed(gpu_health.guarded(nvml, nvml.nvmlDeviceGetRemappedRows, h)),
+        "xid_events": gpu_health.XidWatch(nvml, h).drain(),
     }
+
+
+def _listed(value: Any) -> list | None:
+    return None if value is None else list(value)
 
 
 def record(nvml: Any, host: str, *, source: str, our_pids: set[int], now: float) -> dict:
@@ -99,6 +106,9 @@ class ReplayNvml:
     class NVMLError_NotFound(NVMLError):
         pass
 
+    class NVMLError_Timeout(NVMLError):
+        pass
+
     def __init__(self, recording: dict, as_bytes: bool = False) -> None:
         self.devices, self.driver = recording["devices"], recording.get("driver", "")
         self.as_bytes = as_bytes  # older pynvml answered bytes
@@ -107,7 +117,7 @@ class ReplayNvml:
         return s.encode() if self.as_bytes else s
 
     def _field(self, handle: int, name: str) -> Any:
-        value = self.devices[handle][name]
+        value = self.devices[handle].get(name)  # not in an older recording: as NotSupported
         if value is None:
             raise self.NVMLError_NotSupported(name)
         return value
@@ -153,6 +163,28 @@ class ReplayNvml:
 
     def nvmlDeviceGetComputeRunningProcesses(self, handle: int) -> list[SimpleNamespace]:
         return [SimpleNamespace(**p) for p in self.devices[handle]["processes"]]
+
+    def nvmlDeviceGetRetiredPagesPendingStatus(self, handle: int) -> int:
+        return self._field(handle, "retired_pages_pending")
+
+    def nvmlDeviceGetRemappedRows(self, handle: int) -> tuple[int, int, int, int]:
+        return tuple(self._field(handle, "remapped_rows"))
+
+    # Xid events: a recording's `xid_events` are delivered once, to the first watch that drains them.
+    def nvmlEventSetCreate(self) -> list[int]:
+        return []
+
+    def nvmlDeviceRegisterEvents(self, handle: int, event_types: int, events: list[int]) -> None:
+        if self.devices[handle].get("xid_events") is None:
+            raise self.NVMLError_NotSupported("events")
+        events.append(handle)
+
+    def nvmlEventSetWait_v2(self, events: list[int], timeout_ms: int) -> SimpleNamespace:
+        for handle in events:
+            pending = self.devices[handle]["xid_events"]
+            if pending:
+                return SimpleNamespace(eventType=8, eventData=pending.pop(0), device=handle)
+        raise self.NVMLError_Timeout("no event")
 
 
 HOLDER = """

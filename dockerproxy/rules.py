@@ -25,7 +25,10 @@ OWN_CONTAINER = re.compile(
     r"^/containers/(?P<id>[A-Za-z0-9][A-Za-z0-9_.-]*)(?P<action>/json|/logs|/start|/kill|/stop|/wait|)$"
 )
 OWN_ACTIONS = {"/json": "GET", "/logs": "GET", "/start": "POST", "/kill": "POST", "/stop": "POST", "/wait": "POST"}
-NETWORKS = {"", "none", "bridge", "default"}
+# The jobs' own bridge network (CONTAINER_NETWORK), for images allowlisted with allow_network: created by
+# the operator (the proxy refuses /networks), shared by job containers only, never a compose network.
+JOB_NETWORK = "gpuq-jobs"
+NETWORKS = {"", "none", "bridge", "default", JOB_NETWORK}
 NAMESPACE_MODES = {"", "private", "none"}
 SECURITY_OPTS = {"no-new-privileges", "no-new-privileges:true", "no-new-privileges=true"}
 RUNTIMES = {"", "runc", "nvidia"}
@@ -121,10 +124,12 @@ def checked_create(body: bytes, allow_root: bool) -> bytes:
 def check_namespaces(spec: dict, host: dict) -> None:
     """No host namespace and no other container's: either reaches what the container must not see."""
     if str(host.get("NetworkMode") or "") not in NETWORKS:
-        raise Refused(f"network mode {host['NetworkMode']!r} is not allowed (none or bridge only)")
+        raise Refused(f"network mode {host['NetworkMode']!r} is not allowed (none, bridge or {JOB_NETWORK} only)")
     endpoints = (spec.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}
     if set(endpoints) - NETWORKS:
-        raise Refused(f"networks {sorted(set(endpoints) - NETWORKS)} are not allowed (none or bridge only)")
+        raise Refused(
+            f"networks {sorted(set(endpoints) - NETWORKS)} are not allowed (none, bridge or {JOB_NETWORK} only)"
+        )
     for field in ("PidMode", "IpcMode", "UTSMode", "UsernsMode", "CgroupnsMode"):
         if str(host.get(field) or "") not in NAMESPACE_MODES:
             raise Refused(f"{field} {host[field]!r} is not allowed: no host or other container's namespaces")

@@ -13,7 +13,10 @@ from typing import Any
 from gpu_tasks.base import Estimate, JobKind, MiB, Param, Runner, Stop
 
 # Set by the worker to the GPU it gives the container; a user's value would point it at another GPU.
-RESERVED_ENV = ("CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES")
+# The NVIDIA container toolkit reads every NVIDIA_* name (capabilities, NVSWITCH, MOFED, GDS, GDRCOPY,
+# IMEX channels, MIG_*), and some of them inject devices: all of them are the worker's to set.
+RESERVED_ENV = ("CUDA_VISIBLE_DEVICES",)
+RESERVED_PREFIX = "NVIDIA_"
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 EXPECTED_SECONDS = 60.0  # the router's work estimate: a container's run time cannot be derived from its params
 
@@ -30,8 +33,8 @@ def environment(env: str) -> dict[str, str]:
         name, eq, value = word.partition("=")
         if not eq or not ENV_NAME.match(name):
             raise ValueError(f"{word!r} is not NAME=VALUE")
-        if name in RESERVED_ENV:
-            raise ValueError(f"{name} is set by the worker to the GPU the job runs on")
+        if name.upper() in RESERVED_ENV or name.upper().startswith(RESERVED_PREFIX):
+            raise ValueError(f"{name} is set by the worker (the GPU the job runs on and what it may use of it)")
         pairs[name] = value
     return pairs
 

@@ -28,7 +28,7 @@ def validate(kind: JobKind, raw: Any) -> dict[str, Any]:
     """Cleaned parameters for `kind` (defaults filled in, types checked); ParamError names every bad field."""
     if not isinstance(raw, dict):
         raise ParamError({"params": "must be an object mapping parameter names to values"})
-    errors = {str(name): _unknown(kind) for name in raw if name not in {p.name for p in kind.params}}
+    errors = _unknown_names(kind, [str(name) for name in raw if name not in {p.name for p in kind.params}])
     clean = {}
     for p in kind.params:
         try:
@@ -38,6 +38,17 @@ def validate(kind: JobKind, raw: Any) -> dict[str, Any]:
     if errors:
         raise ParamError(errors)
     return clean
+
+
+# An answer must not be larger than the request: a few unknown names are listed, the rest counted.
+UNKNOWN_SHOWN, NAME_SHOWN = 5, 60
+
+
+def _unknown_names(kind: JobKind, names: list[str]) -> dict[str, str]:
+    errors = {name[:NAME_SHOWN]: _unknown(kind) for name in names[:UNKNOWN_SHOWN]}
+    if len(names) > UNKNOWN_SHOWN:
+        errors["params"] = f"{len(names)} unknown parameters; the first {UNKNOWN_SHOWN} are listed"
+    return errors
 
 
 def _unknown(kind: JobKind) -> str:

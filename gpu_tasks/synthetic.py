@@ -43,7 +43,7 @@ def run_noop(xp: ModuleType) -> dict[str, Any]:
 
 def estimate_fault(*, mode: str, seconds: float, **_: Any) -> Estimate:
     """Deliberately small: an `oom` fault must get past admission to fail where it is meant to."""
-    return Estimate(costs.OVERHEAD_BYTES, seconds if mode == "sleep" else 0.0)
+    return Estimate(costs.OVERHEAD_BYTES, seconds if mode in ("sleep", "stubborn") else 0.0)
 
 
 def run_fault(xp: ModuleType, *, mode: str, seconds: float, mib: int) -> dict[str, Any]:
@@ -70,6 +70,16 @@ def _sleep(xp: ModuleType, *, seconds: float, **_: Any) -> None:
     time.sleep(seconds)
 
 
+def _stubborn(xp: ModuleType, *, seconds: float, **_: Any) -> None:
+    """Sleeps through the soft time limit, as a CUDA call does: only the hard limit's kill stops it."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            time.sleep(max(0.0, deadline - time.monotonic()))
+        except BaseException:  # noqa: S110 (SoftTimeLimitExceeded: ignored, which is the point)
+            continue
+
+
 def _sticky(xp: ModuleType, **_: Any) -> None:
     if not is_gpu(xp):
         raise RuntimeError("sticky CUDA error needs a GPU")
@@ -82,6 +92,7 @@ FAULTS: dict[str, Callable[..., None]] = {
     "exit": _exit,
     "oom": _oom,
     "sleep": _sleep,
+    "stubborn": _stubborn,
     "sticky": _sticky,
 }
 
@@ -109,7 +120,12 @@ FAULT = JobKind(
     name="fault",
     title="Fault injection",
     params=(
-        Param("mode", str, choices=tuple(FAULTS), help="raise, exit (kills the worker process), oom, sleep, sticky"),
+        Param(
+            "mode",
+            str,
+            choices=tuple(FAULTS),
+            help="raise, exit (kills the worker process), oom, sleep, stubborn (ignores the soft time limit), sticky",
+        ),
         SECONDS,
         Param("mib", int, 1 << 40, 1, 1 << 40, help="MiB the oom mode asks for (the default fits nowhere)"),
     ),

@@ -6,6 +6,9 @@ records a job's end, so every web and worker process reports the same cumulative
 
 from __future__ import annotations
 
+import hmac
+
+from django.conf import settings
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -58,12 +61,20 @@ class Collector:
         used = GaugeMetricFamily("gpuq_gpu_memory_used_bytes", "GPU memory in use", labels=["gpu", "host"])
         total = GaugeMetricFamily("gpuq_gpu_memory_total_bytes", "GPU memory", labels=["gpu", "host"])
         util = GaugeMetricFamily("gpuq_gpu_utilization_percent", "GPU utilization", labels=["gpu", "host"])
+        healthy = GaugeMetricFamily(
+            "gpuq_gpu_healthy",
+            "1 when the GPU takes jobs; 0 when marked unhealthy, with the reason",
+            labels=["gpu", "host", "reason"],
+        )
+        sick = fleet.unhealthy(r)
         for s in fleet.live_snapshots(r):
             depth.add_metric([s.uuid, s.queue], held.get(s.queue, 0))
             used.add_metric([s.uuid, s.host], s.memory_used or 0)
             total.add_metric([s.uuid, s.host], s.memory_total or 0)
             util.add_metric([s.uuid, s.host], s.utilization or 0)
-        return depth, used, total, util
+            reason = sick.get(s.uuid) or ("" if s.healthy else s.health_reason)
+            healthy.add_metric([s.uuid, s.host, reason], 0 if reason else 1)
+        return depth, used, total, util, healthy
 
     def _histogram(self, r, name: str, metric: str) -> HistogramMetricFamily:
         raw = {k.decode(): v.decode() for k, v in r.hgetall(keys.histogram(name)).items()}
@@ -73,7 +84,21 @@ class Collector:
         )
 
 
+def allowed(request: HttpRequest) -> bool:
+    """Prometheus sends `Authorization: Bearer <METRICS_TOKEN>` (its `authorization.credentials_file`);
+    a signed-in member of staff may read the page too. Job counts and GPU names are not public."""
+    token = settings.METRICS_TOKEN
+    sent = request.headers.get("Authorization", "")
+    if token and hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
+        return True
+    return request.user.is_authenticated and request.user.is_staff
+
+
 def metrics_view(request: HttpRequest) -> HttpResponse:
+    if not allowed(request):
+        answer = HttpResponse("metrics need Authorization: Bearer <METRICS_TOKEN>\n", status=401)
+        answer["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return answer
     registry = CollectorRegistry()
     registry.register(Collector())
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

@@ -30,7 +30,7 @@ VAR_DIR = Path(
         compose="fixed",
     )
 )
-VAR_DIR.mkdir(parents=True, exist_ok=True)  # the SQLite file and local state live here
+VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)  # the SQLite file and local state: private
 
 DEBUG = envbool("DEBUG", False, why="never true in production")
 # The default key is for a local machine only: `check --deploy` flags it (security.W009).
@@ -76,6 +76,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
+    "scheduler.web.throttle.LoginThrottle",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -195,13 +196,15 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "scheduler.api.bounds.Pagination",
+    "DEFAULT_PARSER_CLASSES": [
+        "scheduler.api.bounds.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "scheduler.api.errors.handle",
-    "DEFAULT_THROTTLE_RATES": {
-        "submit": envstr("SUBMIT_RATE", "600/min", why="API submissions per user (a REST framework rate)")
-    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "GPU job queue API",
@@ -260,9 +263,23 @@ JOB_GPUS_MAX = envint("JOB_GPUS_MAX", 16, why="GPUs one job may ask for (`gpus: 
 JOB_MAX_ATTEMPTS = envint(
     "JOB_MAX_ATTEMPTS", 3, why="attempts before a job that kills its worker is failed as poisoned (as Ray and Dask)"
 )
+GPU_CUDA_FAILURES_UNHEALTHY = envint(
+    "GPU_CUDA_FAILURES_UNHEALTHY",
+    3,
+    why="jobs in a row failing on one GPU with a context-poisoning CUDA error before it is marked unhealthy",
+)
 # Redis redelivers an unacknowledged message after this; it must outlast the longest job (docs/ARCHITECTURE.md).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": JOB_TIME_LIMIT_MAX + 3600}
 BATCH_MAX_JOBS = envint("BATCH_MAX_JOBS", 10000, why="jobs in one batch or array submission")
+SUBMIT_RATE = envstr(
+    "SUBMIT_RATE",
+    "20000/min",
+    why="jobs one user may submit, N/s|min|hour|day, counted in jobs (a batch of 500 counts 500)",
+)
+LOGIN_RATE = envstr("LOGIN_RATE", "10/min", why="sign-in attempts per client address and per user name")
+METRICS_TOKEN = envstr(
+    "METRICS_TOKEN", "", why="the bearer token Prometheus sends to /metrics; unset: only signed-in staff read it"
+)
 USER_MAX_WAITING_JOBS = envint("USER_MAX_WAITING_JOBS", 20000, why="unfinished jobs one user may have")
 USER_PRIORITY_MAX = envint("USER_PRIORITY_MAX", 10, why="the highest priority a user may give (staff may go above)")
 STAFF_PRIORITY_MAX = envint("STAFF_PRIORITY_MAX", 100, why="the highest priority staff may give")
@@ -338,10 +355,22 @@ DOCKER_HOST = envstr(
     "unix:///var/run/docker.sock",
     why="the engine container jobs run on; in compose the workers reach it only through docker-proxy",
 )
-CONTAINER_USER = envstr("CONTAINER_USER", "65534:65534", why="the user every job container runs as, never root")
+CONTAINER_USER = envstr(
+    "CONTAINER_USER",
+    "65534:65534",
+    why="the user every job container runs as; root only for images allowlisted with allow_root",
+)
 CONTAINER_MEMORY = envstr("CONTAINER_MEMORY", "16g", why="memory limit of every job container")
 CONTAINER_PIDS_LIMIT = envint("CONTAINER_PIDS_LIMIT", 1024, why="process limit of every job container")
 CONTAINER_LOG_MAX_LINES = envint("CONTAINER_LOG_MAX_LINES", 5000, why="lines of a container's output kept as its log")
+CONTAINER_CPUS = envfloat("CONTAINER_CPUS", 8.0, why="CPU cores a job container may use")
+CONTAINER_TMPFS_SIZE = envstr(
+    "CONTAINER_TMPFS_SIZE", "1g", why="the /tmp of a job container (its root filesystem is read-only)"
+)
+CONTAINER_LOG_SIZE = envstr("CONTAINER_LOG_SIZE", "10m", why="the engine's own log of a job container, at most")
+CONTAINER_NETWORK = envstr(
+    "CONTAINER_NETWORK", "gpuq-jobs", why="the network allowlisted networked images join (never the default bridge)"
+)
 CONTAINER_GPU_REQUEST = envstr(
     "CONTAINER_GPU_REQUEST",
     "auto",

@@ -20,6 +20,7 @@ from tests import support
 from workers import launch
 
 # Keys that belong to live workers' telemetry and Celery's queues survive between tests.
+METRICS_TOKEN = "test-metrics-token"  # what the live systems' Prometheus would send
 KEPT_PREFIXES = (b"gpuq:gpu:", b"gpuq:gpus", b"gpuq:hist:", b"_kombu", b"gpu.", b"cpu.", b"unacked")
 
 
@@ -99,7 +100,7 @@ def live_cast(transactional_db) -> Cast:
 
 def _env(db_url: str, redis_url: str, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
-    env.update(
+    defaults = dict(
         DJANGO_SETTINGS_MODULE="scheduler.settings",
         DATABASE_URL=db_url,
         REDIS_URL=redis_url,
@@ -108,10 +109,11 @@ def _env(db_url: str, redis_url: str, **extra: str) -> dict[str, str]:
         DEAD_GPU_REQUEUE_AFTER="6",
         RELEASER_INTERVAL="0.5",
         GPU_FEED_SECONDS="0",
+        METRICS_TOKEN=METRICS_TOKEN,
         PYTHONUNBUFFERED="1",
         LOG_LEVEL="INFO",
-        **extra,
     )
+    env.update({**defaults, **extra})  # a test's own settings win over the live systems' defaults
     env.pop("CELERY_BROKER_URL", None)
     return env
 

@@ -150,4 +150,22 @@ def _rootfs_tar(busybox: Path, extra: dict[str, Path] | None = None) -> bytes:
 
 def job_containers(engine: Engine) -> list:
     """Every container a worker made for a job, running or not."""
+    import docker.errors
+
+    for _ in range(5):
+        try:
+            return engine.client().containers.list(all=True, filters={"label": "gpuq.queue"})
+        except docker.errors.APIError:  # one was removed between the listing and its inspection: list again
+            continue
     return engine.client().containers.list(all=True, filters={"label": "gpuq.queue"})
+
+
+def log_size_cap(engine: Engine, container) -> str:
+    """The cap the engine keeps on its own log of `container`: Docker says max-size in HostConfig;
+    Podman's compatible API does not echo it, its own API does (as Size, e.g. 10MB)."""
+    config = container.attrs["HostConfig"].get("LogConfig") or {}
+    if (config.get("Config") or {}).get("max-size"):
+        return config["Config"]["max-size"]
+    api = engine.client().api
+    native = api._result(api._get(f"{api.base_url}/v4.0.0/libpod/containers/{container.id}/json"), True)
+    return native["HostConfig"]["LogConfig"].get("Size", "")

@@ -5,7 +5,6 @@ import threading
 import pytest
 from django.db import connection
 
-from scheduler.api.views import SubmitThrottle
 from scheduler.jobs.models import Job, Quota, Status
 from scheduler.jobs.submission import SubmissionError, submit
 
@@ -42,12 +41,26 @@ def test_the_waiting_quota_holds_under_concurrent_submission(live_cast):
     assert refused == [429] * 5
 
 
-def test_submitting_faster_than_the_rate_limit_is_429(cast, monkeypatch):
-    monkeypatch.setattr(SubmitThrottle, "THROTTLE_RATES", {"submit": "3/min"})
+def test_submitting_faster_than_the_rate_limit_is_429(cast, settings):
+    settings.SUBMIT_RATE = "3/min"
     api = cast.api(cast.alice)
     codes = [api.post("/api/jobs/", {"kind": "noop"}, format="json").status_code for _ in range(4)]
     assert codes == [201, 201, 201, 429]
     assert "throttled" in api.post("/api/jobs/", {"kind": "noop"}, format="json").json()["detail"].lower()
+
+
+def test_the_rate_limit_counts_jobs_not_requests(cast, settings):
+    settings.SUBMIT_RATE = "5/min"
+    api = cast.api(cast.alice)
+    batch = {"jobs": [{"kind": "noop"}] * 3}
+    assert api.post("/api/jobs/batch/", batch, format="json").status_code == 201
+    refused = api.post("/api/jobs/batch/", batch, format="json")  # 6 jobs in 2 requests: over 5
+    assert refused.status_code == 429 and "5/min" in refused.json()["detail"]
+    grid = {"kind": "fft", "params": {"dims": 1}, "grid": {"n": [256, 512, 1024]}}
+    assert api.post("/api/arrays/", grid, format="json").status_code == 429
+    assert api.post("/api/jobs/", {"kind": "noop"}, format="json").status_code == 201  # the 2 left
+    assert cast.api(cast.bob).post("/api/jobs/batch/", batch, format="json").status_code == 201  # per user
+    assert Job.objects.count() == 3 + 1 + 3
 
 
 def test_a_body_over_the_limit_is_refused_and_stores_nothing(cast, settings):

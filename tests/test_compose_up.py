@@ -264,11 +264,11 @@ def test_a_worker_container_killed_mid_job_is_restarted_and_the_job_finishes_onc
     stack.wait_healthy()
 
 
-def test_docker_kill_is_a_manual_stop_that_up_undoes(stack):
+def test_docker_kill_is_a_manual_stop_that_start_undoes(stack):
     worker = stack.container("worker-cpu1")
     worker.kill()
     assert stack.container("worker-cpu1").attrs["State"]["Status"] == "exited"
-    stack.up()
+    stack.compose("start", "worker-cpu1")  # or `up -d`, which also runs migrate again
     stack.wait_healthy()
 
 

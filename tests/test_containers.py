@@ -7,7 +7,7 @@ import pytest
 from scheduler.jobs.models import ContainerImage, Job, LogLine
 from tests import support
 from tests.conftest import running_system
-from tests.engine import job_containers
+from tests.engine import job_containers, log_size_cap
 from tests.test_e2e import run_cli, wait_final
 from workers.identity import WorkerIdentity
 
@@ -82,6 +82,10 @@ def test_cancelling_stops_the_container_and_the_settings_hold_on_it(live, live_c
     assert {"CHOWN", "SETUID", "NET_RAW"} <= set(host["CapDrop"])
     assert "CUDA_VISIBLE_DEVICES=" in config["Env"] and "NVIDIA_VISIBLE_DEVICES=void" in config["Env"]
     assert container.labels["gpuq.job"] == str(job["id"])
+    # No swap beyond memory, a CPU limit, a read-only root with a /tmp, and a cap on the engine's log.
+    assert host["MemorySwap"] == host["Memory"] and host["NanoCpus"] == 8 * 10**9
+    assert host["ReadonlyRootfs"] is True and "size=1g" in host["Tmpfs"]["/tmp"]
+    assert log_size_cap(container_engine, container).lower().startswith("10m")
 
     http = live.session(live_cast.token(live_cast.alice))
     support.wait_until(lambda: http.get(f"{live.url}/api/jobs/{job['id']}/").json()["status"] == "running", 30)
@@ -158,6 +162,10 @@ def test_only_staff_change_the_allowlist(cast):
         ({"env": "NOEQUALS"}, "env", "is not NAME=VALUE"),
         ({"env": "CUDA_VISIBLE_DEVICES=0"}, "env", "set by the worker"),
         ({"image": "two words"}, "image", "without spaces"),
+        ({"env": "NVIDIA_DRIVER_CAPABILITIES=all"}, "env", "set by the worker"),
+        ({"env": "NVIDIA_MIG_CONFIG_DEVICES=all"}, "env", "set by the worker"),
+        ({"env": "NVIDIA_GDRCOPY=enabled"}, "env", "set by the worker"),
+        ({"env": "nvidia_imex_channels=0"}, "env", "set by the worker"),
     ],
 )
 def test_bad_container_parameters_are_a_400_naming_the_field(cast, params, field, message):
@@ -179,6 +187,88 @@ def test_a_gpu_worker_gives_the_container_exactly_its_gpu(cast):
     assert options["environment"]["CUDA_VISIBLE_DEVICES"] == options["environment"]["NVIDIA_VISIBLE_DEVICES"]
     assert options["environment"]["CUDA_VISIBLE_DEVICES"] == "GPU-1234"
     assert options["command"] == ["python", "train.py", "--epochs", "2"]
-    assert "network_mode" not in options  # this allowlist entry grants a network
+    assert options["environment"]["NVIDIA_DRIVER_CAPABILITIES"] == "compute,utility"
+    assert options["network_mode"] == "gpuq-jobs"  # this entry grants a network: its own, not the default bridge
     [request] = create_options(job, entry, worker, gpu_mode="cdi")["device_requests"]
     assert (request["Driver"], request["DeviceIDs"]) == ("cdi", ["nvidia.com/gpu=GPU-1234"])
+
+
+def test_root_runs_only_where_staff_allowed_it_for_the_image(cast, settings):
+    from workers.containers import ContainerFailed, create_options
+
+    entry = ContainerImage.objects.create(image="team/train:1")
+    job = Job(id=5, attempts=1, params={"image": "team/train:1", "command": "", "env": ""})
+    worker = WorkerIdentity("cpu", "node1", "CPU-node1", "cpu.node1")
+    settings.CONTAINER_USER = "0:0"
+    with pytest.raises(ContainerFailed, match="root, which staff have not allowed"):
+        create_options(job, entry, worker)
+    entry.allow_root = True
+    assert create_options(job, entry, worker)["user"] == "0:0"
+
+
+def test_a_networked_image_runs_on_its_own_network_and_an_allowed_root_as_root(live, live_cast, container_engine):
+    ContainerImage.objects.filter(image=container_engine.image).update(allow_network=True, allow_root=True)
+    job = submit(live, live_cast, image=container_engine.image, command="sh -c 'id -u; sleep 30'")
+    [container] = support.wait_until(lambda: job_containers(container_engine), 30, "the job's container to exist")
+    container.reload()
+    assert list(container.attrs["NetworkSettings"]["Networks"]) == ["gpuq-jobs"]
+    http = live.session(live_cast.token(live_cast.alice))
+    support.wait_until(lambda: "0" in log_lines(http.get(f"{live.url}/api/jobs/{job['id']}/").json()), 30, "id -u")
+    http.post(f"{live.url}/api/jobs/{job['id']}/cancel/")
+
+
+def test_a_killed_workers_container_is_swept_when_it_starts_again_and_never_two_attempts_run(
+    live, live_cast, container_engine
+):
+    job = submit(live, live_cast, image=container_engine.image, command="sleep 120")
+    [first] = support.wait_until(lambda: job_containers(container_engine), 30, "the job's container to exist")
+    live.workers["hostC"].kill()  # SIGKILL: nothing of the worker is left to remove its container
+    assert [c.name for c in job_containers(container_engine)] == [first.name]  # still running on the GPU
+    seen: list[set[str]] = []
+    live.workers["hostC"] = live.start_worker("hostC")
+    # Swept by the worker's start, before the lost lease (10 s + grace) even sends the job back to waiting.
+    support.wait_until(lambda: not job_containers(container_engine), 12, "the killed worker's container to go")
+    assert Job.objects.get(id=job["id"]).attempts == 1
+
+    def second_attempt():
+        names = {c.name for c in job_containers(container_engine)}
+        seen.append(names)
+        return names and first.name not in names
+
+    support.wait_until(second_attempt, 90, "the first attempt's container to go and the second's to start")
+    assert all(len(names) <= 1 for names in seen), seen
+    assert Job.objects.get(id=job["id"]).attempts == 2
+    live.wait_for_gpus(1)
+
+
+def test_a_database_blip_does_not_fail_a_running_container_job(
+    django_db_setup, transactional_db, live_cast, redis_url, container_engine
+):
+    """Its log writes and its "still mine" check go through a proxy that the test cuts for 5 s."""
+    from django.db import connection
+
+    from tests.conftest import LiveSystem, _forget_gpus
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the database outage is injected with a TCP proxy in front of PostgreSQL")
+    ContainerImage.objects.create(image=container_engine.image)
+    settings_dict = dict(connection.settings_dict)
+    proxy = support.TcpProxy(settings_dict.get("HOST") or "127.0.0.1", int(settings_dict.get("PORT") or 5432))
+    db_via_proxy = support.database_url({**settings_dict, "HOST": "127.0.0.1", "PORT": proxy.port})
+    system = LiveSystem(db_via_proxy, redis_url, hosts=("hostCDB",), DOCKER_HOST=container_engine.url)
+    try:
+        command = "sh -c 'for i in 1 2 3 4 5 6 7 8 9 10 11 12; do echo line $i; sleep 0.5; done'"
+        job = submit(system, live_cast, image=container_engine.image, command=command)
+        support.wait_until(lambda: LogLine.objects.filter(job_id=job["id"], text="line 2").exists(), 60, "output")
+        proxy.cut(seconds=5)
+        # Awaited in the database: the web app reaches it through the cut proxy too.
+        support.wait_until(lambda: Job.objects.get(id=job["id"]).is_final, 120, "the job to end")
+        done = system.session(live_cast.token(live_cast.alice)).get(f"{system.url}/api/jobs/{job['id']}/").json()
+        assert done["status"] == "succeeded" and done["attempts"] == 1, done
+        assert [f"line {i}" for i in range(1, 13)] == log_lines(done)[:12]
+        assert "database unreachable" in system.workers["hostCDB"].log()  # the fault did land
+    finally:
+        system.stop()
+        proxy.close()
+        _forget_gpus(redis_url, ("hostCDB",))
+        support.wait_until(lambda: not job_containers(container_engine), 20, "the job containers to be removed")

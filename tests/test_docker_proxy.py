@@ -163,3 +163,11 @@ def test_it_refuses_the_rest_of_the_api(proxy):
     ]:
         answer = requests.request(method, f"{proxy}/v1.41{path}", timeout=10)
         assert answer.status_code == 403, (method, path, answer.text)
+
+
+def test_it_passes_the_jobs_own_network_and_no_other_named_one():
+    body = {"Image": "x", "User": "65534:65534", "HostConfig": {"NetworkMode": rules.JOB_NETWORK}}
+    assert rules.checked_create(__import__("json").dumps(body).encode(), allow_root=False)
+    body["HostConfig"]["NetworkMode"] = "compose_default"
+    with pytest.raises(rules.Refused, match="not allowed"):
+        rules.checked_create(__import__("json").dumps(body).encode(), allow_root=False)

@@ -6,6 +6,7 @@ import subprocess
 import pytest
 
 from tests import support
+from tests.conftest import METRICS_TOKEN
 
 pytestmark = [pytest.mark.sqlite, pytest.mark.slow]
 FINAL = {"succeeded", "failed", "cancelled"}
@@ -133,7 +134,8 @@ def test_metrics_count_the_jobs_that_ran(live_system, live_cast):
     jobs = http.post(f"{live_system.url}/api/jobs/batch/", json={"jobs": [{"kind": "noop"}] * 3}).json()["jobs"]
     for j in jobs:
         assert wait_final(http, live_system.url, j["id"])["status"] == "succeeded"
-    families = {f.name: f for f in text_string_to_metric_families(http.get(f"{live_system.url}/metrics").text)}
+    scrape = http.get(f"{live_system.url}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    families = {f.name: f for f in text_string_to_metric_families(scrape.text)}
     succeeded = {s.labels["kind"]: s.value for s in families["gpuq_jobs"].samples if s.labels["status"] == "succeeded"}
     assert succeeded["noop"] == 3
     counts = [s.value for s in families["gpuq_job_duration_seconds"].samples if s.name.endswith("_count")]

@@ -1,8 +1,13 @@
 """On a GPU host: jobs through real pinned workers land on the GPU they were routed to, and GPU faults
 (out of memory, a sticky CUDA error) fail only their job. Run with `pytest -m gpu`."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pytest
 
+from scheduler.dispatch.connections import redis_client
+from scheduler.fleet import store as fleet
 from scheduler.jobs.models import Job, Status
 from tests import support
 from tests.test_e2e import wait_final
@@ -59,19 +64,31 @@ def test_each_job_runs_on_the_gpu_it_was_routed_to(gpu_system, live_cast):
     assert len({j["gpu_uuid"] for j in jobs}) == len(gpu_system.gpus)
 
 
-def test_a_job_out_of_gpu_memory_fails_plainly_and_the_next_one_runs(gpu_system, live_cast):
+@contextmanager
+def only_on_gpu(system, uuid: str) -> Iterator[None]:
+    """Drain the other GPUs, so that the next jobs run on `uuid`'s worker."""
+    r = redis_client()
+    others = [u for u in system.gpus if u != uuid]
+    for other in others:
+        fleet.set_draining(r, other, True, "test: only one GPU")
+    try:
+        yield
+    finally:
+        for other in others:
+            fleet.set_draining(r, other, False)
+
+
+def test_a_job_out_of_gpu_memory_fails_plainly_and_the_next_one_runs_on_the_same_gpu(gpu_system, live_cast):
     token = live_cast.token(live_cast.staff)
-    uuid = next(iter(gpu_system.gpus))
     oom = submit(gpu_system, token, {"kind": "fault", "params": {"mode": "oom", "mib": 4 * 1024 * 1024}})
     job = wait_final(gpu_system.session(token), gpu_system.url, oom, timeout=120)
     assert job["status"] == "failed" and job["error_kind"] == "oom"
     assert "out of GPU memory" in job["error"] and "GiB" in job["error"]
-    after = [
-        submit(gpu_system, token, {"kind": "matmul", "params": {"n": 2048}}) for _ in range(2 * len(gpu_system.gpus))
-    ]
-    done = [wait_final(gpu_system.session(token), gpu_system.url, i, timeout=120) for i in after]
-    assert all(j["status"] == "succeeded" for j in done)
-    assert uuid in {j["gpu_uuid"] for j in done}
+    with only_on_gpu(gpu_system, job["gpu_uuid"]):  # the GPU it failed on, read from the job, not guessed
+        after = [submit(gpu_system, token, {"kind": "matmul", "params": {"n": 2048}}) for _ in range(2)]
+        done = [wait_final(gpu_system.session(token), gpu_system.url, i, timeout=120) for i in after]
+    assert all(j["status"] == "succeeded" for j in done), [j["error"] for j in done]
+    assert {j["gpu_uuid"] for j in done} == {job["gpu_uuid"]}  # its memory pool was freed: the worker goes on
 
 
 def test_a_sticky_cuda_error_fails_its_job_and_the_worker_comes_back_clean(gpu_system, live_cast):
@@ -79,10 +96,9 @@ def test_a_sticky_cuda_error_fails_its_job_and_the_worker_comes_back_clean(gpu_s
     sticky = submit(gpu_system, token, {"kind": "fault", "params": {"mode": "sticky"}})
     job = wait_final(gpu_system.session(token), gpu_system.url, sticky, timeout=120)
     assert job["status"] == "failed" and job["error_kind"] == "sticky", job
-    behind = [
-        submit(gpu_system, token, {"kind": "matmul", "params": {"n": 1024}}) for _ in range(4 * len(gpu_system.gpus))
-    ]
-    done = [wait_final(gpu_system.session(token), gpu_system.url, i, timeout=180) for i in behind]
+    with only_on_gpu(gpu_system, job["gpu_uuid"]):
+        behind = [submit(gpu_system, token, {"kind": "matmul", "params": {"n": 1024}}) for _ in range(4)]
+        done = [wait_final(gpu_system.session(token), gpu_system.url, i, timeout=180) for i in behind]
     assert all(j["status"] == "succeeded" for j in done), [j["error"] for j in done]
-    assert job["gpu_uuid"] in {j["gpu_uuid"] for j in done}
+    assert {j["gpu_uuid"] for j in done} == {job["gpu_uuid"]}  # a clean pool process on the same GPU
     assert Job.objects.filter(id=sticky, status=Status.FAILED).count() == 1

@@ -47,6 +47,7 @@ def exported(client, cast, fake_gpus) -> dict[str, set[str]]:
     """Sample name -> label names, from /metrics with one GPU and one job, so every family has samples."""
     fake_gpus([16])
     Job.objects.create(owner=cast.alice, kind="noop", time_limit=60)
+    client.force_login(cast.staff)  # /metrics needs staff or the METRICS_TOKEN
     text = client.get("/metrics").content.decode()
     labels: dict[str, set[str]] = {}
     for family in text_string_to_metric_families(text):

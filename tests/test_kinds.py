@@ -389,7 +389,7 @@ def test_unknown_parameters_are_refused_naming_the_known_ones():
 
 
 def test_a_missing_required_parameter_names_what_it_takes():
-    assert errors("fault") == {"mode": "is required: one of raise, exit, oom, sleep, sticky"}
+    assert errors("fault") == {"mode": "is required: one of raise, exit, oom, sleep, stubborn, sticky"}
 
 
 def test_every_bad_field_is_reported_at_once():

@@ -171,6 +171,24 @@ def test_a_burst_of_submissions_gets_429_from_nginx(stack):
     assert requests.get(f"{stack['base']}/api/schema/", timeout=10).status_code == 200  # GETs are not limited
 
 
+def test_submissions_through_the_form_and_arrays_and_sign_ins_are_limited_by_nginx(stack):
+    for path in ("/api/arrays/", "/submit/", "/login/"):
+        statuses = [requests.post(f"{stack['base']}{path}", data={}, timeout=10).status_code for _ in range(20)]
+        assert statuses.count(429) >= 5, (path, statuses)
+
+
+def test_metrics_need_a_token_through_nginx(stack):
+    assert requests.get(f"{stack['base']}/metrics", timeout=10).status_code == 401
+
+
+def test_flowers_own_metrics_need_its_password(stack):
+    url = f"{stack['base']}/flower/metrics"
+    assert requests.get(url, timeout=10).status_code == 401
+    assert requests.get(url, auth=("ops", "wrong"), timeout=10).status_code == 401
+    answer = requests.get(url, auth=("ops", "flower-pw"), timeout=10)
+    assert answer.status_code == 200 and "flower_" in answer.text
+
+
 def test_flower_needs_credentials(stack):
     assert requests.get(f"{stack['base']}/flower/", timeout=10).status_code == 401
     assert requests.get(f"{stack['base']}/flower/", auth=("ops", "wrong"), timeout=10).status_code == 401

@@ -45,7 +45,7 @@ def run(
     worker = identity.current()
     client = containers.engine()
     mode = containers.gpu_mode(client, worker)
-    container = containers.create(client, options(job, entry, worker, mode, env, mounts), worker)
+    container = containers.create(client, entry, options(job, entry, worker, mode, env, mounts), worker)
     try:
         container.put_archive("/", _owned_tar(work, uid_of(job)))
         containers.start(container)

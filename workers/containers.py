@@ -18,15 +18,20 @@ import docker
 import docker.errors
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from docker.types import LogConfig
 
 from gpu_tasks.container import command_words, environment
 from scheduler.jobs.joblog import LogWriter, pump
 from scheduler.jobs.models import ContainerImage, Job, Status
 from workers import container_gpu, gang, identity
 from workers.outcome import Outcome
+from workers.persist import persist
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.25
+SWEEP_SECONDS = 30.0
+# What the NVIDIA runtime mounts into a job's container: CUDA and nvidia-smi, not video, display or graphics.
+DRIVER_CAPABILITIES = "compute,utility"
 
 
 class ContainerFailed(Exception):
@@ -67,18 +72,24 @@ def create_options(
         "command": command_words(params.get("command", "")) or None,
         "name": f"gpuq-job-{job.id}-{job.attempts}",
         "labels": {"gpuq.job": str(job.id), "gpuq.attempt": str(job.attempts), "gpuq.queue": worker.queue},
-        "user": settings.CONTAINER_USER,
+        "user": _user(entry),
         "privileged": False,
         "security_opt": ["no-new-privileges"],
         "cap_drop": ["ALL"],
         "mem_limit": settings.CONTAINER_MEMORY,
+        "memswap_limit": settings.CONTAINER_MEMORY,  # equal: no swap beyond the memory limit
         "pids_limit": settings.CONTAINER_PIDS_LIMIT,
+        "nano_cpus": int(settings.CONTAINER_CPUS * 1e9),
+        "read_only": True,
+        "tmpfs": {"/tmp": f"rw,nosuid,nodev,size={settings.CONTAINER_TMPFS_SIZE}"},
+        # The engine keeps its own copy of the output; without a cap a chatty job fills the host's disk.
+        "log_config": LogConfig(type="json-file", config={"max-size": settings.CONTAINER_LOG_SIZE, "max-file": "1"}),
+        "network_mode": settings.CONTAINER_NETWORK if entry.allow_network else "none",
         "detach": True,
     }
-    if not entry.allow_network:
-        options["network_mode"] = "none"
     if worker.kind == "gpu":  # the job's GPUs: this worker's, or all of a multi-GPU job's
         env |= gang.visible(job, worker) | (gang.NCCL_ENV if job.gpus > 1 else {})
+        env["NVIDIA_DRIVER_CAPABILITIES"] = DRIVER_CAPABILITIES
         options["device_requests"] = [
             request for uuid in gang.uuids(job, worker) for request in container_gpu.device_requests(uuid, gpu_mode)
         ]
@@ -86,6 +97,14 @@ def create_options(
         env |= {"CUDA_VISIBLE_DEVICES": "", "NVIDIA_VISIBLE_DEVICES": "void"}
     options["environment"] = env
     return options
+
+
+def _user(entry: ContainerImage) -> str:
+    """CONTAINER_USER, or root where staff allowed it for this image; root otherwise is refused."""
+    user = "0:0" if entry.allow_root else settings.CONTAINER_USER
+    if user.split(":", 1)[0] in ("0", "root") and not entry.allow_root:
+        raise ContainerFailed(f"CONTAINER_USER={user} is root, which staff have not allowed for {entry.image}", "user")
+    return user
 
 
 def run_attempt(job: Job, still_ours: Callable[[], bool], execute: Callable | None = None) -> Outcome:
@@ -102,7 +121,7 @@ def run_attempt(job: Job, still_ours: Callable[[], bool], execute: Callable | No
             return timed_out  # the soft limit interrupted a call to the engine, which reports it as its own error
         return Outcome(Status.FAILED, result=exc.result, error=str(exc), error_kind=exc.kind)
     except Exception as exc:  # the engine's own failures are the job's, not the worker's
-        log.exception("%s job %s failed", job.kind, job.id)
+        log.exception("container job %s failed", job.id)
         return Outcome(Status.FAILED, error=f"{type(exc).__name__}: {exc}", error_kind="container")
 
 
@@ -113,7 +132,7 @@ def run(job: Job, still_ours: Callable[[], bool]) -> dict[str, Any]:
         raise ContainerFailed(f"image {job.params['image']!r} was taken off the allowlist after the job was submitted")
     worker = identity.current()
     client = engine()
-    container = create(client, create_options(job, entry, worker, gpu_mode(client, worker)), worker)
+    container = create(client, entry, create_options(job, entry, worker, gpu_mode(client, worker)), worker)
     started = time.monotonic()
     output = LogPump(container, job.id)
     try:
@@ -134,15 +153,17 @@ def run(job: Job, still_ours: Callable[[], bool]) -> dict[str, Any]:
     return summary
 
 
-def create(client: docker.DockerClient, options: dict[str, Any], worker: identity.WorkerIdentity):
-    """The job's container, created (not started) after sweeping what dead attempts left on this queue."""
-    sweep(client, worker.queue)
+def create(client: docker.DockerClient, entry: ContainerImage, options: dict[str, Any], worker) -> Any:
+    """The job's container, created (not started) after sweeping what dead attempts left behind."""
+    sweep(client)
+    if entry.allow_network:
+        _network(client)
     try:
         return client.containers.create(**options)
     except docker.errors.ImageNotFound:
         raise ContainerFailed(
-            f"image {options['image']!r} is not on the container engine of {worker.host}: "
-            f"staff pull or load it there (docker pull {options['image']})",
+            f"image {entry.image!r} is not on the container engine of {worker.host}: "
+            f"staff pull or load it there (docker pull {entry.image})",
             "image",
         ) from None
 
@@ -191,20 +212,49 @@ def remove(container) -> None:
         pass
 
 
-def sweep(client: docker.DockerClient, queue: str) -> int:
-    """Remove this queue's containers whose attempt is over (its process died before removing them)."""
+def sweep(client: docker.DockerClient, mine: str = "") -> int:
+    """Remove every job container on this engine that is not the live attempt of a running job: a worker
+    that died left it, or its job went to another attempt (never two attempts' containers at once). At a
+    worker's start, `mine` (its queue) goes too: whatever that queue ran was its dead predecessor's."""
     removed = 0
-    for container in client.containers.list(all=True, filters={"label": f"gpuq.queue={queue}"}):
+    for container in client.containers.list(all=True, filters={"label": "gpuq.job"}):
         labels = container.labels
-        live = Job.objects.filter(
-            id=int(labels.get("gpuq.job", 0)), status=Status.RUNNING, attempts=int(labels.get("gpuq.attempt", -1))
-        ).exists()
-        if not live:
+        job, attempt = int(labels.get("gpuq.job", 0)), int(labels.get("gpuq.attempt", -1))
+        live = Job.objects.filter(id=job, status=Status.RUNNING, attempts=attempt).exists()
+        if not live or labels.get("gpuq.queue") == mine:
             remove(container)
             removed += 1
-    if removed:
-        log.warning("removed %d container(s) left behind on %s", removed, queue)
+            log.warning("removed container %s: its attempt (job %s, attempt %s) is over", container.name, job, attempt)
     return removed
+
+
+def sweep_leftovers(mine: str = "") -> int:
+    """At a worker's start and every SWEEP_SECONDS after: the sweep, where container jobs are in use."""
+    try:
+        if not ContainerImage.objects.exists():
+            return 0
+        return sweep(engine(), mine)
+    except ContainerFailed as exc:  # no engine here: nothing of ours can be running on it
+        log.info("no container sweep: %s", exc)
+    except Exception:  # the database or the engine away: the next sweep tries again
+        log.exception("container sweep failed")
+    return 0
+
+
+def _network(client: docker.DockerClient) -> None:
+    """The networked images' own network; created the first time where the engine lets the worker."""
+    name = settings.CONTAINER_NETWORK
+    try:
+        client.networks.get(name)
+    except docker.errors.NotFound:
+        try:
+            client.networks.create(name, driver="bridge", labels={"gpuq.network": "jobs"})
+        except docker.errors.APIError as exc:
+            raise ContainerFailed(
+                f"the network {name} for networked images is missing and the worker may not create it ({exc}): "
+                f"create it once on the host: docker network create {name}",
+                "engine",
+            ) from None
 
 
 class LogPump:
@@ -225,10 +275,10 @@ class LogPump:
         self._thread = pump(self.writer, "output", source)
 
     def flush(self) -> None:
-        self.writer.flush()
+        persist(self.writer.flush)  # retried like claim and finish: a database blip must not fail the job
 
     def stop(self) -> None:
         """After the container exited: wait for the stream's last lines, then store them and the count left out."""
         if self._thread is not None:
             self._thread.join(timeout=5)
-        self.writer.close()
+        persist(self.writer.close)

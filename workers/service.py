@@ -15,24 +15,30 @@ from django.db import close_old_connections
 
 from scheduler.dispatch.celery_app import app
 from scheduler.dispatch.connections import redis_client
+from scheduler.fleet import health
 from scheduler.fleet import store as fleet
 from scheduler.fleet.snapshot import Snapshot
 from scheduler.jobs.models import Job, Status
 from workers import (
+    chores,
+    containers,
     gpu,
+    gpu_health,
     tasks,  # noqa: F401 (importing it registers the worker's task with the app)
     telemetry,
 )
 from workers.identity import WorkerIdentity
 
 log = logging.getLogger(__name__)
-_publisher: list[telemetry.Publisher] = []
+_publisher: list[telemetry.Publisher | chores.Every] = []
 
 
 def run(ident: WorkerIdentity, concurrency: int | None, loglevel: str) -> int:
     """Consume this GPU's queue until stopped; prefork, so hard time limits can stop a CUDA call."""
     worker_ready.connect(lambda **_: _start_telemetry(ident), weak=False)
     worker_shutdown.connect(lambda **_: _stop_telemetry(), weak=False)
+    # Before consuming: containers this queue ran belonged to a predecessor that was killed.
+    containers.sweep_leftovers(mine=ident.queue)
     app.worker_main(
         [
             "worker",
@@ -63,7 +69,13 @@ def _start_telemetry(ident: WorkerIdentity) -> None:
     collect = _gpu_collector(ident) if ident.kind == "gpu" else _cpu_collector(ident)
     publisher = telemetry.Publisher(redis_client(), collect, settings.TELEMETRY_INTERVAL, settings.TELEMETRY_TTL)
     publisher.start()
-    _publisher.append(publisher)
+    others = [
+        chores.Every("release-stand-in", settings.RELEASER_INTERVAL, chores.stand_in_once),
+        chores.Every("container-sweep", containers.SWEEP_SECONDS, containers.sweep_leftovers),
+    ]
+    for chore in others:
+        chore.start()
+    _publisher.extend([publisher, *others])
     log.info("publishing telemetry of %s every %.1f s", ident, settings.TELEMETRY_INTERVAL)
 
 
@@ -71,6 +83,7 @@ def _gpu_collector(ident: WorkerIdentity) -> Callable[[], Snapshot]:
     import pynvml  # only a GPU worker needs NVML loaded
 
     gpu_ident = next(g for g in gpu.list_gpus(pynvml) if g.uuid == ident.uuid)
+    xids = gpu_health.XidWatch(pynvml, pynvml.nvmlDeviceGetHandleByUUID(ident.uuid))
     return lambda: _overridden(
         ident,
         telemetry.snapshot(
@@ -81,6 +94,7 @@ def _gpu_collector(ident: WorkerIdentity) -> Callable[[], Snapshot]:
             draining=ident.uuid in fleet.draining(redis_client()),
             our_pids=_our_pids(),
             now=time.time(),
+            xids=xids.drain(),
         ),
     )
 
@@ -101,11 +115,10 @@ def _cpu_collector(ident: WorkerIdentity) -> Callable[[], Snapshot]:
 
 
 def _overridden(ident: WorkerIdentity, snap: Snapshot) -> Snapshot:
-    """A health mark set by failing jobs wins over what NVML says; the queue is the one this worker serves."""
-    reason = fleet.unhealthy(redis_client()).get(ident.uuid)
-    if reason:
-        return replace(snap, queue=ident.queue, healthy=False, health_reason=reason)
-    return replace(snap, queue=ident.queue)
+    """A new NVML fault marks the GPU; the mark (until staff clear it) is the health the snapshot says.
+    The queue is the one this worker serves."""
+    reason = health.settle(redis_client(), ident.uuid, snap.health_reason)
+    return replace(snap, queue=ident.queue, healthy=not reason, health_reason=reason)
 
 
 def _running_job(ident: WorkerIdentity) -> int | None:

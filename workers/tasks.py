@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 from scheduler.dispatch import lease
 from scheduler.dispatch.celery_app import RUN_JOB, app
 from scheduler.dispatch.connections import redis_client
+from scheduler.fleet import health
 from scheduler.jobs import lifecycle
 from scheduler.jobs.models import Job, Status
 from scheduler.jobs.release import nudge
 from workers import heartbeat, identity, pool, runners
 from workers.outcome import Outcome
 from workers.persist import persist
+
+log = logging.getLogger(__name__)
 
 
 class JobFailed(Exception):
@@ -29,7 +33,8 @@ def run_job(job_id: int) -> None:
         return
     job, token = claimed
     with heartbeat.Heartbeat(r, job_id, token, identity.current().host):
-        outcome = runners.run(job, lambda: lifecycle.holds(job.id, token))
+        # Retried like claim and finish: a database blip must not stop an attempt that runs on.
+        outcome = runners.run(job, lambda: persist(lifecycle.holds, job.id, token))
     recorded = persist(
         lifecycle.finish,
         job,
@@ -41,12 +46,22 @@ def run_job(job_id: int) -> None:
         note=_note(outcome),
     )
     if recorded:
+        _count_for_health(r, outcome)
         nudge()
     if outcome.error_kind == "sticky":
         # A sticky CUDA error poisons this process's context: exit so a clean process replaces it.
         os._exit(70)
     if recorded and outcome.status == Status.FAILED:
         raise JobFailed(f"job {job_id} failed: {(outcome.error or '')[:500]}")
+
+
+def _count_for_health(r, outcome: Outcome) -> None:
+    """Jobs failing here in a row with context-poisoning CUDA errors take the GPU out of routing."""
+    try:
+        if health.job_ended(r, identity.current().uuid, outcome.error_kind == "sticky", outcome.error):
+            log.error("GPU %s marked unhealthy: jobs keep failing there with CUDA errors", identity.current().uuid)
+    except Exception:  # Redis away: health counting must not fail the recorded job
+        log.exception("could not count job %s for the GPU's health", outcome)
 
 
 def _note(outcome: Outcome) -> str:

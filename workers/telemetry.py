@@ -11,13 +11,14 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from scheduler.fleet import store as fleet
 from scheduler.fleet.snapshot import Snapshot
+from workers import gpu_health
 from workers.gpu import GpuIdentity, as_text, queue_name
 
 log = logging.getLogger(__name__)
@@ -32,8 +33,10 @@ def snapshot(
     draining: bool,
     our_pids: set[int],
     now: float,
+    xids: Sequence[int] = (),
 ) -> Snapshot:
-    """One reading of a GPU: memory (ours vs foreign), load, health, draining, processes."""
+    """One reading of a GPU: memory (ours vs foreign), load, health (with the Xids seen since the last
+    reading), draining, processes."""
     handle = nvml.nvmlDeviceGetHandleByUUID(identity.uuid)
     memory = nvml.nvmlDeviceGetMemoryInfo(handle)
     processes = _processes(nvml, handle)
@@ -46,7 +49,7 @@ def snapshot(
         memory_foreign=foreign,
         memory_usable=int(memory.total) - foreign,
         **_load(nvml, handle),
-        **_health(nvml, handle),
+        **_health(nvml, handle, list(xids)),
         processes=tuple(processes),
     )
 
@@ -84,17 +87,9 @@ def _load(nvml: Any, handle: Any) -> dict:
     }
 
 
-def _health(nvml: Any, handle: Any) -> dict:
-    errors = unless_unsupported(
-        nvml,
-        nvml.nvmlDeviceGetTotalEccErrors,
-        handle,
-        nvml.NVML_MEMORY_ERROR_TYPE_UNCORRECTED,
-        nvml.NVML_VOLATILE_ECC,
-    )
-    if errors:
-        return {"healthy": False, "health_reason": f"{errors} uncorrected ECC errors since the driver loaded"}
-    return {"healthy": True, "health_reason": ""}
+def _health(nvml: Any, handle: Any, xids: list[int]) -> dict:
+    found = gpu_health.problems(nvml, handle, xids)
+    return {"healthy": not found, "health_reason": "; ".join(found)}
 
 
 def unless_unsupported(nvml: Any, fn: Callable[..., Any], *args: Any) -> Any:

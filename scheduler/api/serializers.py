@@ -4,8 +4,9 @@ from django.conf import settings
 from rest_framework import serializers
 
 from gpu_tasks.container import check_image
+from scheduler.api.bounds import CappedListField
 from scheduler.jobs import forecast, results
-from scheduler.jobs.models import Bundle, ContainerImage, Job, JobArray, JobEvent, LogLine, Mount
+from scheduler.jobs.models import MAX_ID, Bundle, ContainerImage, Job, JobArray, JobEvent, LogLine, Mount
 from scheduler.jobs.visibility import ahead_of
 
 
@@ -34,8 +35,8 @@ class SchedulingSerializer(serializers.Serializer):
 
 
 class JobSpecSerializer(SchedulingSerializer):
-    after = serializers.ListField(
-        child=serializers.IntegerField(min_value=1),
+    after = CappedListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
         required=False,
         default=list,
         max_length=1000,
@@ -44,12 +45,12 @@ class JobSpecSerializer(SchedulingSerializer):
 
 
 class BatchSerializer(serializers.Serializer):
-    jobs = serializers.ListField(child=JobSpecSerializer(), min_length=1, max_length=settings.BATCH_MAX_JOBS)
+    jobs = CappedListField(child=JobSpecSerializer(), min_length=1, max_length=settings.BATCH_MAX_JOBS)
 
 
 class ArraySpecSerializer(SchedulingSerializer):
     grid = serializers.DictField(
-        child=serializers.ListField(min_length=1, max_length=1000),
+        child=CappedListField(min_length=1, max_length=1000),
         help_text='lists of values, e.g. {"n": [1024, 2048]}; `params` are shared by every member',
     )
 
@@ -188,6 +189,8 @@ class GpuSerializer(serializers.Serializer):
     alive = serializers.BooleanField()
     draining = serializers.BooleanField()
     drain_reason = serializers.CharField(allow_blank=True)
+    healthy = serializers.BooleanField(help_text="false: out of routing until staff resume it")
+    health_reason = serializers.CharField(allow_blank=True, help_text="NVML's fault, or the CUDA errors of its jobs")
     queued = serializers.IntegerField()
     running_job = serializers.IntegerField(allow_null=True)
     held_by = serializers.IntegerField(allow_null=True, help_text="the multi-GPU job holding this GPU")
@@ -218,7 +221,7 @@ class ContainerImageSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ContainerImage
-        fields = ["id", "image", "allow_network", "description", "added_by", "created_at"]
+        fields = ["id", "image", "allow_network", "allow_root", "description", "added_by", "created_at"]
         read_only_fields = ["created_at"]
 
     def validate_image(self, image: str) -> str:

@@ -4,7 +4,9 @@
     gpuq:gpus              hash uuid -> static facts of every GPU ever seen (JSON), no TTL
     gpuq:hist:<uuid>       list of a GPU's history points (JSON), capped
     gpuq:draining          hash uuid -> reason, set by staff
-    gpuq:unhealthy         hash uuid -> reason, set when a GPU keeps failing jobs
+    gpuq:unhealthy         hash uuid -> reason, set when NVML reports a fault or a GPU keeps failing jobs
+    gpuq:health:acked      hash uuid -> the reason staff cleared (not marked again for the same one)
+    gpuq:cudafail:<uuid>   string, jobs in a row that failed there with a context-poisoning CUDA error
     gpuq:lease:<job id>    string, the running attempt's lease (JSON: token, host, pid), renewed by its worker
     gpuq:usage             hash user id -> [decayed GPU seconds, since], the fair share
     gpuq:metrics:<name>    hash bucket -> count, a Prometheus histogram counted by whoever ends a job
@@ -22,6 +24,7 @@ PREFIX = "gpuq:"
 KNOWN_GPUS = f"{PREFIX}gpus"
 DRAINING = f"{PREFIX}draining"
 UNHEALTHY = f"{PREFIX}unhealthy"
+HEALTH_ACKNOWLEDGED = f"{PREFIX}health:acked"
 USAGE = f"{PREFIX}usage"
 RELEASER_ALIVE = f"{PREFIX}releaser:alive"
 RELEASER_WAKE = f"{PREFIX}releaser:wake"
@@ -43,3 +46,7 @@ def lease(job_id: int) -> str:
 
 def histogram(name: str) -> str:
     return f"{PREFIX}metrics:{name}"
+
+
+def cuda_failures(uuid: str) -> str:
+    return f"{PREFIX}cudafail:{uuid}"

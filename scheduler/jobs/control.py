@@ -8,6 +8,7 @@ from gpu_tasks.base import Stop
 from gpu_tasks.registry import get_kind
 from scheduler.dispatch import celery_app
 from scheduler.dispatch.connections import redis_client
+from scheduler.fleet import health
 from scheduler.fleet import store as fleet
 from scheduler.fleet.snapshot import Snapshot
 from scheduler.jobs import forecast, lifecycle
@@ -38,7 +39,7 @@ def fleet_view() -> list[dict]:
         Job.objects.filter(status=Status.QUEUED).values("queue").annotate(n=Count("id")).values_list("queue", "n")
     )
     running = dict(Job.objects.filter(status=Status.RUNNING).values_list("queue", "id"))
-    marks = {"held_by": _gang_holds(), "reserved_for": forecast.reserved_queues(r)}
+    marks = {"held_by": _gang_holds(), "reserved_for": forecast.reserved_queues(r), "sick": fleet.unhealthy(r)}
     return [_gpu_row(known, live.get(known["uuid"]), drained, held, running, marks) for known in fleet.known_gpus(r)]
 
 
@@ -50,6 +51,8 @@ def _gang_holds() -> dict[str, int]:
 
 def _gpu_row(known: dict, snap: Snapshot | None, drained: dict, held: dict, running: dict, marks: dict) -> dict:
     queue = known.get("queue", "")
+    # The mark outlives the worker; a live snapshot may say more (telemetry failing).
+    health_reason = marks["sick"].get(known["uuid"]) or (snap.health_reason if snap and not snap.healthy else "")
     return {
         "held_by": marks["held_by"].get(queue),
         "reserved_for": marks["reserved_for"].get(queue),
@@ -61,6 +64,8 @@ def _gpu_row(known: dict, snap: Snapshot | None, drained: dict, held: dict, runn
         "alive": snap is not None,
         "draining": known["uuid"] in drained,
         "drain_reason": drained.get(known["uuid"], ""),
+        "healthy": not health_reason,
+        "health_reason": health_reason,
         "queued": held.get(queue, 0),
         "running_job": running.get(queue) or marks["held_by"].get(queue),
         "snapshot": snap,
@@ -88,7 +93,7 @@ def resume(uuid: str) -> dict:
     r = redis_client()
     _known(uuid)
     fleet.set_draining(r, uuid, False)
-    fleet.clear_unhealthy(r, uuid)
+    health.clear(r, uuid)
     release()
     return _row(uuid)
 

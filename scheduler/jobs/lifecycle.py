@@ -210,9 +210,15 @@ def fail_dependents(job_id: int) -> None:
     """A job waiting on one that did not succeed can never run: fail it, and its own dependents."""
     pending = list(Job.objects.filter(after__id=job_id, status=Status.WAITING).values_list("id", flat=True))
     for dep_id in pending:
-        message = f"dependency failed: job {job_id} did not succeed"
-        if Job.objects.filter(id=dep_id, status=Status.WAITING).update(
-            status=Status.FAILED, error=message, error_kind="dependency", finished_at=timezone.now()
-        ):
-            record(dep_id, message, Status.FAILED)
-            fail_dependents(dep_id)
+        fail_waiting(dep_id, f"dependency failed: job {job_id} did not succeed")
+
+
+def fail_waiting(job_id: int, message: str) -> bool:
+    """Fail a waiting job that can never run (a dependency ended without success), and its dependents."""
+    changed = Job.objects.filter(id=job_id, status=Status.WAITING).update(
+        status=Status.FAILED, error=message, error_kind="dependency", finished_at=timezone.now()
+    )
+    if changed:
+        record(job_id, message, Status.FAILED)
+        fail_dependents(job_id)
+    return bool(changed)

@@ -18,6 +18,7 @@ class Status(models.TextChoices):
 
 FINAL = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
 HELD = (Status.QUEUED, Status.RUNNING)  # what a GPU holds
+MAX_ID = 2**63 - 1  # BigAutoField: SQLite's INTEGER and PostgreSQL's bigint hold no more
 
 
 class Quota(models.Model):
@@ -37,6 +38,7 @@ class ContainerImage(models.Model):
 
     image = models.CharField(max_length=300, unique=True, help_text="as the engine names it, e.g. team/train:1.2")
     allow_network = models.BooleanField(default=False, help_text="give its containers a network (default: none)")
+    allow_root = models.BooleanField(default=False, help_text="let its containers run as root (default: never)")
     description = models.CharField(max_length=300, blank=True)
     added_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(default=timezone.now)

@@ -29,7 +29,13 @@ class Reaper:
     def run(self) -> int:
         r = redis_client()
         live = {s.queue for s in fleet.live_snapshots(r)}
-        return self.requeue_dead_gpus(live) + reap_lost_attempts(r) + resend_lost_messages(live)
+        return (
+            self.requeue_dead_gpus(live)
+            + reap_lost_attempts(r)
+            + resend_lost_messages(live)
+            + fail_orphaned_dependents()
+            + reroute_from_unhealthy(r)
+        )
 
     def requeue_dead_gpus(self, live: set[str]) -> int:
         now, moved = time.time(), 0
@@ -42,6 +48,16 @@ class Reaper:
         for queue in live:
             self.silent_since.pop(queue, None)
         return moved
+
+
+def reroute_from_unhealthy(r) -> int:
+    """Jobs queued on a GPU marked unhealthy go back to waiting, to be routed to a healthy one; its
+    message, when the worker takes it, no longer matches the row and is dropped by the claim."""
+    sick = fleet.unhealthy(r)
+    moved = 0
+    for job_id, uuid in Job.objects.filter(status=Status.QUEUED, gpu_uuid__in=list(sick)).values_list("id", "gpu_uuid"):
+        moved += lifecycle.requeue(job_id, f"GPU {uuid} is unhealthy: {sick[uuid]}")
+    return moved
 
 
 def reap_lost_attempts(r) -> int:
@@ -61,6 +77,19 @@ def reap_lost_attempts(r) -> int:
     return moved
 
 
+def fail_orphaned_dependents() -> int:
+    """Waiting jobs after one that ended without success (it ended while they were being stored, so
+    `fail_dependents` did not see them): they can never run, so they fail, naming the dependency."""
+    ended = (Status.FAILED, Status.CANCELLED)
+    rows = Job.objects.filter(status=Status.WAITING, after__status__in=ended).values_list(
+        "id", "after__id", "after__status"
+    )
+    failed = 0
+    for job_id, dep_id, dep_status in rows:
+        failed += lifecycle.fail_waiting(job_id, f"dependency failed: job {dep_id} is {dep_status}")
+    return failed
+
+
 def resend_lost_messages(live: set[str]) -> int:
     """Released jobs that nobody started for a while on a live, idle GPU: Redis may have lost the
     message (a restart without AOF); send it again: a duplicate is dropped by the claim."""
@@ -72,5 +101,8 @@ def resend_lost_messages(live: set[str]) -> int:
             queued_at=timezone.now()
         ):
             resend(job)
+            lifecycle.record(
+                job.id, f"sent to {job.queue} again: not started for {settings.RESEND_AFTER:.0f} s on an idle GPU"
+            )
             sent += 1
     return sent

@@ -15,12 +15,13 @@ from gpu_tasks.base import Estimate, ParamError, UnknownKind
 from gpu_tasks.command import COMMANDS
 from gpu_tasks.params import validate
 from gpu_tasks.registry import KINDS, get_kind
+from scheduler import ratelimit
 from scheduler.dispatch.connections import redis_client
 from scheduler.fleet import store as fleet
 from scheduler.fleet.router import fits_fleet, fits_gang
 from scheduler.jobs import commands, dependencies, lifecycle, limits
 from scheduler.jobs.errors import SubmissionError
-from scheduler.jobs.models import FINAL, ContainerImage, Job, JobArray, Quota
+from scheduler.jobs.models import FINAL, MAX_ID, ContainerImage, Job, JobArray, Quota, Status
 from scheduler.jobs.release import release_soon
 
 
@@ -137,11 +138,18 @@ def _priority(user, priority: int, quota: Quota | None) -> int:
 def _dependencies(user, ids: list[int]) -> list[int]:
     if not ids:
         return []
-    found = set(Job.objects.filter(owner=user, id__in=ids).values_list("id", flat=True))
-    missing = sorted(set(ids) - found)
+    if not all(isinstance(i, int) and 1 <= i <= MAX_ID for i in ids):
+        raise SubmissionError({"after": f"job ids are whole numbers from 1 to {MAX_ID}"})
+    found = dict(Job.objects.filter(owner=user, id__in=ids).values_list("id", "status"))
+    missing = sorted(set(ids) - set(found))
     if missing:
         # Another user's job is "not found" too: its existence is not ours to reveal.
         raise SubmissionError({"after": f"no such job: {', '.join(map(str, missing))}"})
+    # A job after one that already failed could never run and would wait for ever: refuse it now.
+    ended = sorted((i, s) for i, s in found.items() if s in (Status.FAILED, Status.CANCELLED))
+    if ended:
+        said = ", ".join(f"job {i} is {s}" for i, s in ended)
+        raise SubmissionError({"after": f"{said}: a job after it could never run"})
     return sorted(found)
 
 
@@ -154,6 +162,7 @@ def submit(user, specs: list[dict], as_batch: bool = False) -> list[Job]:
 
 def validate_all(user, specs: list[dict], as_batch: bool) -> list[Prepared]:
     """Every spec checked before anything is stored; errors listed per job for a batch."""
+    _check_rate(user, len(specs))
     r = redis_client()
     facts = FleetFacts(fleet.largest_gpu_memory(r), fleet.placeable(r))
     quota = Quota.objects.filter(user=user).first()
@@ -168,6 +177,15 @@ def validate_all(user, specs: list[dict], as_batch: bool) -> list[Prepared]:
     if any(errors):
         raise SubmissionError({"jobs": errors} if as_batch else errors[0])
     return prepared
+
+
+def _check_rate(user, jobs: int) -> None:
+    wait = ratelimit.take(f"submit:{user.pk}", settings.SUBMIT_RATE, jobs)
+    if wait:
+        raise SubmissionError(
+            {"detail": f"Request was throttled: over {settings.SUBMIT_RATE} jobs; try again in {math.ceil(wait)} s"},
+            status=429,
+        )
 
 
 def _store(user, prepared: list[Prepared], array: JobArray | None) -> list[Job]:

@@ -7,6 +7,8 @@ shows them beside their fields with what was typed still in place.
 
 from __future__ import annotations
 
+from typing import Any
+
 from gpu_tasks.registry import KINDS
 from scheduler.jobs import submission
 from scheduler.jobs.submission import SubmissionError, collect
@@ -26,6 +28,7 @@ def submit(user, form, kind: str, files=None) -> tuple[str, int]:
     after = [_whole(x, "after", 0, problems) for x in form.get("after", "").split(",") if x.strip()]
     params = params_from_form(kind, form) | (collect(problems, forms.uploaded_bundle, user, files, kind) or {})
     grid = collect(problems, _grid, kind, form.get("array", "")) or {}
+    specs: list[dict[str, Any]]
     if grid:
         specs = [{"kind": kind, "params": {**params, **point}, **common} for point in _points(grid, problems)]
     else:

@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from gpu_tasks.registry import KINDS
 from scheduler.jobs import control, finding, forecast, labqueue, results, submission
 from scheduler.jobs.models import FINAL, ContainerImage, Status
-from scheduler.jobs.visibility import ahead_of, visible_arrays, visible_jobs
+from scheduler.jobs.visibility import ahead_of, fleet_seen_by, visible_arrays, visible_jobs
 from scheduler.web import forms, resubmit, submitform
 
 
@@ -38,7 +38,8 @@ def submit(request: HttpRequest) -> HttpResponse:
             errors, status = exc.errors, exc.status
     if chosen not in KINDS:
         chosen = kinds[0].name  # the error names what was sent; the form shows a kind that exists
-    param_errors = errors.get("params") if isinstance(errors.get("params"), dict) else {}
+    sent = errors.get("params")
+    param_errors: dict = sent if isinstance(sent, dict) else {}
     context = {
         "kinds": [(k, _fields(k, form, param_errors if k.name == chosen else {})) for k in kinds],
         "chosen": chosen,
@@ -114,5 +115,5 @@ def gpu_page(request: HttpRequest) -> HttpResponse:
             raise Http404(str(exc)) from None
         return redirect("gpus")
     counts = control.counts(visible_jobs(request.user))["counts"]
-    gpus = labqueue.with_holders(request.user, control.fleet_view())
+    gpus = labqueue.with_holders(request.user, fleet_seen_by(request.user, control.fleet_view()))
     return render(request, "web/gpus.html", {"gpus": gpus, "counts": counts})

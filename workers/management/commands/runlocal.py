@@ -19,7 +19,7 @@ from django.core.management.base import BaseCommand, CommandError
 from rest_framework.authtoken.models import Token
 
 from cli.client import CONFIG_PATH, CliError, save_config, saved_config
-from workers import launch
+from workers import launch, local_secrets
 
 REDIS_START_S = 15
 
@@ -36,15 +36,23 @@ class Command(BaseCommand):
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
-        redis_proc = None if launch.redis_pings(settings.REDIS_URL) else _start_redis()
+        var = Path(settings.VAR_DIR)
+        local_secrets.make_private(var)
+        redis_url, redis_proc = _redis(var)
         call_command("migrate", verbosity=0, interactive=False)
         name, password, token = _local_user(user)
         cli_configured = _write_cli_config(f"http://127.0.0.1:{port}", token)
         workers = launch.gpu_workers() or {"cpu(no-GPU)": ["--cpu"]}
         system = launch.LocalSystem(
-            launch.environment(os.environ), workers, web=launch.runserver(port), web_port=port, log_dir=None
+            launch.environment(os.environ, REDIS_URL=redis_url),
+            workers,
+            web=launch.runserver(port),
+            web_port=port,
+            log_dir=None,
         )
-        system.add("flower", launch.flower(flower_port, "--address=127.0.0.1", f"--basic-auth={name}:{password}"))
+        # Flower reads its password from the environment: on its command line, `ps` would show it to anyone.
+        flower = launch.flower(flower_port, "--address=127.0.0.1")
+        system.extra.append(system.start("flower", flower, FLOWER_BASIC_AUTH=f"{name}:{password}"))
         if redis_proc:
             system.extra.append(redis_proc)
         self._banner(port, flower_port, name, password, token, cli_configured)
@@ -72,20 +80,31 @@ class Command(BaseCommand):
         )
 
 
-def _start_redis() -> launch.Proc:
+def _redis(var: Path) -> tuple[str, launch.Proc | None]:
+    """The Redis to use: ours from an earlier run (with its password), one REDIS_URL names that answers,
+    or a new one of ours on REDIS_URL's port with a generated password."""
+    ours = local_secrets.with_password(settings.REDIS_URL, local_secrets.secret(var, "redis-password"))
+    if launch.redis_pings(ours):
+        return ours, None
+    if launch.redis_pings(settings.REDIS_URL):
+        return settings.REDIS_URL, None
+    return ours, _start_redis(var, ours)
+
+
+def _start_redis(var: Path, url: str) -> launch.Proc:
     if not shutil.which("redis-server"):
         raise CommandError(
             f"no Redis at {settings.REDIS_URL} and no redis-server to start: "
             "install it (apt-get install redis-server) or set REDIS_URL"
         )
-    data = Path(settings.VAR_DIR) / "redis"
+    data = var / "redis"
     data.mkdir(parents=True, exist_ok=True)
     port = urlparse(settings.REDIS_URL).port or 6379
-    proc = launch.Proc(
-        "redis", launch.redis_server(port, data, durable=True), launch.environment(os.environ), log_dir=None
-    )
+    config = local_secrets.redis_config(var, urlparse(url).password or "")
+    cmd = ["redis-server", str(config), *launch.redis_server(port, data, durable=True)[1:]]
+    proc = launch.Proc("redis", cmd, launch.environment(os.environ), log_dir=None)
     try:
-        launch.wait_until(lambda: launch.redis_pings(settings.REDIS_URL), REDIS_START_S, "Redis to come up")
+        launch.wait_until(lambda: launch.redis_pings(url), REDIS_START_S, "Redis to come up")
     except AssertionError as exc:
         proc.stop()
         raise CommandError(str(exc)) from None

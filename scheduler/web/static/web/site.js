@@ -114,8 +114,7 @@
         const row = fleet.querySelector(`tr[data-uuid="${g.uuid}"]`);
         if (!row) continue;
         const s = g.snapshot || {}, cells = row.children;
-        cells[2].textContent = !g.alive ? "silent" : g.draining ? `draining (${g.drain_reason})` : !s.healthy ? `unhealthy: ${s.health_reason}`
-          : g.held_by ? `held by job ${g.held_by}` : g.reserved_for ? `reserved for job ${g.reserved_for}` : "ready";
+        cells[2].textContent = !g.healthy ? `unhealthy: ${g.health_reason}` : !g.alive ? "silent" : g.draining ? `draining (${g.drain_reason})` : g.held_by ? `held by job ${g.held_by}` : g.reserved_for ? `reserved for job ${g.reserved_for}` : "ready";
         cells[3].textContent = g.snapshot ? `${bytes(s.memory_used)} / ${bytes(s.memory_total)}` : "";
         cells[4].textContent = g.snapshot ? `${Math.round(s.utilization)}%` : "";
         cells[5].textContent = s.temperature ?? "";

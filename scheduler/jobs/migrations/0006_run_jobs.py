@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('auth', '0012_alter_user_first_name_max_length'),
-        ('jobs', '0004_job_gpus_gang'),
+        ('jobs', '0005_container_image_allow_root'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
