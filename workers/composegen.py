@@ -332,6 +332,7 @@ def nginx_service() -> dict[str, Any]:
             "GPUQ_FLOWER": "flower:5555",
             "GPUQ_STATIC_ROOT": "/srv/static",
             "GPUQ_MAX_BODY": "${NGINX_MAX_BODY:-8m}",
+            "GPUQ_MAX_BUNDLE": "${NGINX_MAX_BUNDLE:-100m}",
             "GPUQ_SUBMIT_RATE": "${NGINX_SUBMIT_RATE:-10r/s}",
             "GPUQ_SUBMIT_BURST": "${NGINX_SUBMIT_BURST:-20}",
             "GPUQ_TLS": "/etc/nginx/gpuq-tls/${NGINX_TLS:-off}.conf",

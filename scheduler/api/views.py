@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from gpu_tasks.params import json_schema
 from gpu_tasks.registry import KINDS
 from scheduler.api import serializers as s
-from scheduler.jobs import changes, control, finding, labqueue, results, submission
+from scheduler.jobs import changes, control, finding, labqueue, limits, results, submission
 from scheduler.jobs.models import ContainerImage, Job, JobArray, Status
 from scheduler.jobs.visibility import fleet_seen_by, visible_arrays, visible_jobs
 
@@ -39,11 +39,14 @@ class JobList(generics.ListAPIView):
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
-    @extend_schema(request=s.JobSpecSerializer, responses={201: s.JobSerializer})
+    @extend_schema(request=s.JobSpecSerializer, responses={201: s.SubmittedJobSerializer})
     def post(self, request):
         spec = _valid(s.JobSpecSerializer, request.data)
         job = submission.submit(request.user, [spec])[0]
-        return Response(s.JobSerializer(job).data, status=status.HTTP_201_CREATED)
+        warnings = limits.warnings(spec, job.time_limit)
+        return Response(
+            s.SubmittedJobSerializer(job, context={"warnings": warnings}).data, status=status.HTTP_201_CREATED
+        )
 
 
 class JobDetail(generics.RetrieveAPIView):

@@ -10,7 +10,7 @@ from gpu_tasks.registry import KINDS
 from scheduler.jobs import control, finding, forecast, labqueue, results, submission
 from scheduler.jobs.models import FINAL, ContainerImage, Status
 from scheduler.jobs.visibility import ahead_of, fleet_seen_by, visible_arrays, visible_jobs
-from scheduler.web import resubmit, submitform
+from scheduler.web import forms, resubmit, submitform
 
 
 @login_required
@@ -33,7 +33,7 @@ def submit(request: HttpRequest) -> HttpResponse:
     chosen, errors, status = form.get("kind", kinds[0].name), {}, 200
     if request.method == "POST":
         try:
-            return redirect(*submitform.submit(request.user, request.POST, chosen))
+            return redirect(*submitform.submit(request.user, request.POST, chosen, request.FILES))
         except submission.SubmissionError as exc:
             errors, status = exc.errors, exc.status
     if chosen not in KINDS:
@@ -83,6 +83,7 @@ def job_page(request: HttpRequest, pk: int) -> HttpResponse:
         "result": sorted(shown.items()),
         "kernel_seconds": (job.result or {}).get("gpu_time_s"),
         "cli": resubmit.cli_command(job),
+        **forms.log_and_outputs(job),
     }
     return render(request, "web/job.html", context)
 

@@ -56,6 +56,29 @@
     if (el.dataset.final !== "1") next();
   });
 
+  // The job page's log pane: new lines by number from the API, scrolled along while "follow" is ticked.
+  const pane = document.getElementById("log-pane");
+  if (pane) {
+    const log = document.getElementById("log");
+    let last = Number(pane.dataset.last);
+    const more = async () => {
+      const r = await fetch(`${pane.dataset.url}?after=${last}`, { credentials: "same-origin" });
+      if (!r.ok) return setTimeout(more, 2000);
+      const page = await r.json();
+      for (const line of page.lines) {
+        const span = document.createElement("span");
+        span.className = line.stream; span.textContent = line.text + "\n";
+        log.appendChild(span);
+        last = line.n;
+      }
+      if (page.lines.length && document.getElementById("log-follow").checked) log.scrollTop = log.scrollHeight;
+      if (page.lines.length) return setTimeout(more, 0);
+      if (!page.final) setTimeout(more, 1000);
+    };
+    if (document.getElementById("log-follow").checked) log.scrollTop = log.scrollHeight;
+    setTimeout(more, 500);
+  }
+
   // The GPU dashboard: live figures, a chart of the last minutes with axes, and jobs by state, every 2 s.
   const fleet = document.getElementById("gpus");
   // Who runs what on a GPU: a link to the job where it is yours (or you are staff), its owner and kind.
