@@ -62,6 +62,18 @@ class Client:
             )
         return cls(url.rstrip("/"), token, token_source=source)
 
+    def call_raw(self, method: str, path: str, data: bytes, content_type: str) -> Any:
+        """Send `data` as the body, not JSON (an upload)."""
+        return _answer(self._send(method, path, data=data, headers={"Content-Type": content_type}))
+
+    def exists(self, path: str) -> bool:
+        """Whether GET `path` finds something (200) rather than nothing (404)."""
+        r = self._send("GET", path)
+        if r.status_code == 404:
+            return False
+        _answer(r)
+        return True
+
     def download(self, path: str, dest: Path) -> int:
         """Stream the file at `path` into `dest`, whole or not at all; its size in bytes. A 404 says the
         server's reason (the job has no such file), not "no such job"."""
@@ -82,13 +94,13 @@ class Client:
                 partial.unlink(missing_ok=True)
         return dest.stat().st_size
 
-    def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+    def _send(self, method: str, path: str, headers: dict | None = None, **kwargs: Any) -> requests.Response:
         try:
             return requests.request(
                 method,
                 f"{self.url}{path}",
                 timeout=self.timeout,
-                headers={"Authorization": f"Token {self.token}"},
+                headers={"Authorization": f"Token {self.token}", **(headers or {})},
                 **kwargs,
             )
         except requests.ConnectionError:

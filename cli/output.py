@@ -28,16 +28,25 @@ def error(message: str, as_json: bool) -> None:
         errors.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)  # paths stay whole
 
 
+def warn(message: str, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"warning": message}), file=sys.stderr)
+    else:
+        errors.print(f"[yellow]warning:[/yellow] {message}", highlight=False, soft_wrap=True)
+
+
 def jobs_table(jobs: list[dict], as_json: bool, total: int | None = None) -> None:
     """The jobs, an owner column where they are more than one user's, and a summary line under them."""
     if as_json:
         return raw(jobs, True)
     owners = len({j.get("owner") for j in jobs}) > 1
-    table = Table("id", "kind", *(["owner"] if owners else []), "status", "GPU", "attempts", "GPU s", "result / error")
+    columns = ("id", "name", "kind", *(["owner"] if owners else []), "status", "GPU", "attempts", "GPU s")
+    table = Table(*columns, "result / error")
     for j in jobs:
         table.add_row(
             str(j["id"]),
-            j["kind"],
+            _name(j),
+            j["kind"] + (f" ({j['runner']})" if j.get("runner") else ""),
             *([j.get("owner") or ""] if owners else []),
             _status(j["status"]),
             j.get("queue") or "—",
@@ -70,6 +79,19 @@ def state_line(job: dict) -> None:
     errors.print(f"job {job['id']}: {job['status']}{where}{f' ({why})' if why else ''}", highlight=False)
 
 
+def _name(job: dict) -> str:
+    tags = " ".join(f"#{t}" for t in job.get("tags") or [])
+    return " ".join(x for x in (job.get("name") or "", tags) if x)
+
+
+def outputs_saved(job_id: int, dest: Path, names: list[str], as_json: bool) -> None:
+    if as_json:
+        return raw({"id": job_id, "dir": str(dest), "files": names}, True)
+    console.print(f"job {job_id}: {len(names)} output file(s) in {dest}", highlight=False)
+    for name in names:
+        console.print(f"  {name}", highlight=False)
+
+
 def _status(status: str) -> str:
     color = {"succeeded": "green", "failed": "red", "running": "blue", "cancelled": "yellow"}.get(status)
     return f"[{color}]{status}[/{color}]" if color else status
@@ -79,6 +101,9 @@ def _brief(job: dict) -> str:
     """An error whole (the table wraps it), a result's first figures rounded, or why it waits."""
     if job.get("error"):
         return job["error"]
+    if job.get("result") and "exit_code" in job["result"]:  # a command's or container's summary
+        kept = (job["result"].get("outputs") or {}).get("files")
+        return f"exit {job['result']['exit_code']}" + (f", {kept} output file(s)" if kept else "")
     if job.get("result"):
         return ", ".join(f"{k}={_number(v)}" for k, v in list(job["result"].items())[:4])
     if job["status"] == "waiting":

@@ -5,6 +5,8 @@ submit-job --batch jobs.jsonl --wait          (one {"kind": ..., "params": {...}
 submit-job list | show ID | logs ID | cancel ID | wait ID... | queue | kinds | gpus | drain UUID | resume UUID
 submit-job result ID -o out.npy               (the job's result array, for numpy.load)
 submit-job login --url https://gpuq.lab.example   (asks for the token shown on the server's /token/ page)
+submit-job run --working-dir . --wait -- python train.py   (your own command: submit-job run --help)
+submit-job logs ID [-f] [--tail N] | outputs ID [-o DIR]
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from collections.abc import Callable, Set
 from dataclasses import dataclass
 from pathlib import Path
 
-from cli import follow, output
+from cli import follow, logs, output, outputs
+from cli import run as run_command
 from cli.client import CONFIG_PATH, Client, CliError, save_config, saved_config
 
 
@@ -51,7 +54,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--status", help="list: only jobs in this status")
     p.add_argument("--kind", help="list: only jobs of this kind")
     p.add_argument("--limit", type=int, default=20, help="list: how many")
-    p.add_argument("--output", "-o", type=Path, help="result: the file to write (default job-ID.npy)")
+    p.add_argument("--output", "-o", type=Path, help="result: the file (default job-ID.npy); outputs: the folder")
+    p.add_argument("--follow", "-f", action="store_true", help="logs: keep printing until the job ends")
+    p.add_argument("--tail", type=int, default=0, metavar="N", help="logs: only the last N lines")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--url", help="server URL (default $GPUQ_URL)")
     p.add_argument("--token", help="API token (default $GPUQ_TOKEN)")
@@ -59,7 +64,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["run"]:  # its own parser: everything after `--` is the user's command
+        return run_command.main(argv[1:])
+    args = parse(argv)
     try:
         return run(args)
     except CliError as exc:
@@ -79,6 +87,9 @@ def run(args: argparse.Namespace) -> int:
     if args.what in COMMANDS:
         return command(client, args)
     jobs = submit(client, args)
+    for job in jobs:
+        for warning in job.get("warnings", []):
+            output.warn(warning, args.json)
     if args.wait:
         jobs = follow.wait(client, jobs, args.json, submitted=True)
     output.jobs_table(jobs, args.json)
@@ -161,7 +172,12 @@ def _show(client: Client, args: argparse.Namespace) -> None:
 
 
 def _logs(client: Client, args: argparse.Namespace) -> None:
-    output.events(client.call("GET", f"/api/jobs/{parse_id(args.targets[0])}/"), args.json)
+    logs.show(client, parse_id(args.targets[0]), args.tail, args.follow, args.json)
+
+
+def _outputs(client: Client, args: argparse.Namespace) -> None:
+    job_id = parse_id(args.targets[0])
+    output.outputs_saved(job_id, *outputs.fetch(client, job_id, args.output), args.json)
 
 
 def _result(client: Client, args: argparse.Namespace) -> None:
@@ -200,9 +216,11 @@ class Command:
 
 NO_TARGETS = Command(lambda client, args: None)
 COMMANDS: dict[str, Command] = {
+    "run": Command(lambda client, args: None),  # dispatched in main(), before this parser sees its `--`
     "list": Command(_list),
     "show": Command(_show, "an id"),
     "logs": Command(_logs, "an id"),
+    "outputs": Command(_outputs, "an id"),
     "result": Command(_result, "an id"),
     "cancel": Command(_cancel, "an id"),
     "wait": Command(_wait, "an id", many=True),

@@ -60,11 +60,20 @@ def _parses(parse, longest: int, problem: str = "{}"):
     return check
 
 
-_check_command = _parses(command_words, 4096, "cannot be split into words: {}")
-_check_env = _parses(environment, 16384)
+check_command = _parses(command_words, 4096, "cannot be split into words: {}")
+check_env = _parses(environment, 16384)
+
+
+ENV = Param(
+    "env", str, "", help='Environment as NAME=VALUE pairs, quoted as in a shell: A=1 B="two words"', check=check_env
+)
+GPU_MIB = Param(
+    "gpu_mib", int, 1024, 0, 1024 * 1024, help="GPU memory the job will use on each GPU, in MiB (for routing)"
+)
 
 
 def estimate_container(*, gpu_mib: int, **_: Any) -> Estimate:
+    """A container's or a command's estimate: the memory it declares; its run time cannot be derived."""
     return Estimate(gpu_mib * MiB, EXPECTED_SECONDS)
 
 
@@ -82,23 +91,10 @@ CONTAINER = JobKind(
             str,
             "",
             help="Command and arguments, quoted as in a shell; empty: the image's own",
-            check=_check_command,
+            check=check_command,
         ),
-        Param(
-            "env",
-            str,
-            "",
-            help='Environment as NAME=VALUE pairs, quoted as in a shell: A=1 B="two words"',
-            check=_check_env,
-        ),
-        Param(
-            "gpu_mib",
-            int,
-            1024,
-            0,
-            1024 * 1024,
-            help="GPU memory the container will use on each GPU, in MiB (for routing)",
-        ),
+        ENV,
+        GPU_MIB,
     ),
     estimate=estimate_container,
     description="Runs an allowlisted image on the GPU the job was routed to; its output is the job's log.",

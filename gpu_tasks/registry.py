@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gpu_tasks import allreduce, container, fft, linalg, montecarlo, simulation, stats, synthetic
+from gpu_tasks import allreduce, command, container, fft, linalg, montecarlo, simulation, stats, synthetic
 from gpu_tasks.base import JobKind, UnknownKind
 
 FAMILIES = (
@@ -14,6 +14,7 @@ FAMILIES = (
     synthetic,
     allreduce,
     container,
+    command,
 )
 
 

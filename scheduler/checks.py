@@ -86,9 +86,19 @@ def positive(**_: Any) -> list[checks.CheckMessage]:
     ]
 
 
+def run_jobs(**_: Any) -> list[checks.CheckMessage]:
+    """Where `run` jobs run: a known choice, and never a local process on a multi-user deployment."""
+    if settings.RUN_JOBS_IN not in ("auto", "local", "container"):
+        return [_error(10, f"RUN_JOBS_IN={settings.RUN_JOBS_IN!r} is none of auto, local, container")]
+    if settings.MULTI_USER and settings.RUN_JOBS_IN == "local":
+        message = "MULTI_USER with RUN_JOBS_IN=local: user code never runs outside a container there, so every run job"
+        return [_error(11, f"{message} would be refused", "set RUN_JOBS_IN=auto or container, and DOCKER_HOST")]
+    return []
+
+
 def register() -> None:
     """Add these checks to Django's (called when the jobs app is ready)."""
-    for check in (router_policy, ordering, lease_timing, time_limits, positive):
+    for check in (router_policy, ordering, lease_timing, time_limits, positive, run_jobs):
         checks.register(check, TAG)
 
 

@@ -55,6 +55,11 @@ def _raw(name: str) -> str | None:
     return os.environ.get(name) or None
 
 
+def is_set(name: str) -> bool:
+    """Whether NAME (or NAME_FILE) is given at all, whatever the default a setting falls back to."""
+    return _raw(name) is not None
+
+
 def _read(name: str, default: T, why: str, parse: Callable[[str], T], shown: str | None, **opts: str) -> T:
     declare(name, _shown(default) if shown is None else shown, why, **opts)
     value = _raw(name)

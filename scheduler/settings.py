@@ -6,7 +6,18 @@ from pathlib import Path
 import dj_database_url
 
 from scheduler.dispatch import keys
-from scheduler.env import DECLARED, declare, envbool, envfloat, envint, envlist, envstr, section, url_with_password
+from scheduler.env import (
+    DECLARED,
+    declare,
+    envbool,
+    envfloat,
+    envint,
+    envlist,
+    envstr,
+    is_set,
+    section,
+    url_with_password,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 section("Django")
@@ -179,13 +190,16 @@ CSRF_COOKIE_SECURE = envbool(
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
+LIST_COUNT_CAP = envint(
+    "LIST_COUNT_CAP", 10000, why="a job list's total is exact up to this many jobs past its page (then count_capped)"
+)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "scheduler.api.bounds.Pagination",
+    "DEFAULT_PAGINATION_CLASS": "scheduler.api.pagination.CappedCountPagination",
     "DEFAULT_PARSER_CLASSES": [
         "scheduler.api.bounds.JSONParser",
         "rest_framework.parsers.FormParser",
@@ -328,6 +342,9 @@ RELEASER_INTERVAL = envfloat("RELEASER_INTERVAL", 1.0, why="seconds between the 
 RELEASER_MIN_GAP = envfloat(
     "RELEASER_MIN_GAP", 0.02, why="least seconds between two rounds woken by finished jobs (a burst shares one)"
 )
+COUNT_QUERIES = envbool(
+    "COUNT_QUERIES", False, why="count every process's database statements and commits in Redis (the benchmarks do)"
+)
 HOSTNAME = envstr(
     "GPUQ_HOSTNAME",
     socket.gethostname(),
@@ -363,8 +380,63 @@ CONTAINER_NETWORK = envstr(
 CONTAINER_GPU_REQUEST = envstr(
     "CONTAINER_GPU_REQUEST",
     "auto",
-    why="how a job container gets its GPU: auto (ask the engine), nvidia (the toolkit's request) "
-    "or cdi (see workers/container_gpu.py)",
+    why="how a job container gets its GPU: auto (ask the engine), nvidia (the toolkit's request) or cdi "
+    "(see workers/container_gpu.py)",
+)
+
+# `run` jobs: a user's own command in their uploaded working directory (README, "Your own code").
+section("Run jobs")
+# "An engine is configured": DOCKER_HOST is set at all (compose sets it to the docker-proxy); its default above
+# is only where to look once a container is wanted.
+ENGINE_CONFIGURED = is_set("DOCKER_HOST")
+MULTI_USER = envbool(
+    "MULTI_USER",
+    False,
+    why="several users share this system: user code never runs outside a container (submission and worker refuse)",
+    example="true",
+)
+RUN_JOBS_IN = envstr(
+    "RUN_JOBS_IN",
+    "auto",
+    why="where run jobs run: auto (a container where DOCKER_HOST is set or MULTI_USER, else a local process "
+    "of the user who started the system), local or container",
+)
+RUN_DEFAULT_IMAGE = envstr(
+    "RUN_DEFAULT_IMAGE", "", why="the lab's image for run jobs that name none; it must be on the allowlist"
+)
+CONTAINER_UID_BASE = envint(
+    "CONTAINER_UID_BASE",
+    100000,
+    why="run jobs' containers run as uid and gid CONTAINER_UID_BASE + the user's id, so files on mounts are theirs",
+)
+# Uploaded working dirs and kept outputs live under RESULTS_DIR: the volume web and workers already share.
+BUNDLES_DIR = RESULTS_DIR / "bundles"
+OUTPUTS_DIR = RESULTS_DIR / "outputs"
+JOBS_DIR = Path(
+    envstr(
+        "JOBS_DIR",
+        str(VAR_DIR / "jobs"),
+        why="a worker's scratch: the unpacked working dirs of its running jobs",
+        shown="GPUQ_VAR_DIR/jobs",
+    )
+)
+BUNDLE_MAX_BYTES = envint(
+    "BUNDLE_MAX_BYTES", 100 * 1024 * 1024, why="largest packed working dir (tar.gz) a user may upload, in bytes"
+)
+BUNDLE_MAX_UNPACKED_BYTES = envint(
+    "BUNDLE_MAX_UNPACKED_BYTES", 1024 * 1024 * 1024, why="what an uploaded working dir may unpack to, in bytes"
+)
+OUTPUT_MAX_BYTES = envint(
+    "OUTPUT_MAX_BYTES", 1024 * 1024 * 1024, why="what one job may keep of what it writes under $GPUQ_OUTPUTS, in bytes"
+)
+USER_OUTPUT_MAX_BYTES = envint(
+    "USER_OUTPUT_MAX_BYTES", 10 * 1024 * 1024 * 1024, why="all of one user's kept outputs together, in bytes"
+)
+OUTPUT_KEEP_DAYS = envfloat(
+    "OUTPUT_KEEP_DAYS", 14.0, why="days a job's outputs are kept; the releaser then deletes them"
+)
+JOB_LOG_MAX_LINES = envint(
+    "JOB_LOG_MAX_LINES", 100000, why="lines of a run job's stdout/stderr kept as its log; the rest is counted"
 )
 
 section("Django")
@@ -417,8 +489,23 @@ declare(
     compose="compose",
 )
 declare("HEALTHCHECK_INTERVAL", "30s", "how often every container's healthcheck runs", compose="compose")
+declare(
+    "HEALTHCHECK_TIMEOUT",
+    "15s",
+    "how long a healthcheck may take (a Python check is slow on a loaded host)",
+    compose="compose",
+)
 declare("WEB_CONCURRENCY", "3", "gunicorn processes in the web container", compose="compose")
+declare(
+    "WEB_THREADS", "8", "threads per gunicorn process: a long poll (/api/jobs/<id>/wait/) holds one", compose="compose"
+)
 declare("NGINX_MAX_BODY", "8m", "nginx's body limit; keep it equal to MAX_BODY_BYTES", compose="compose")
+declare(
+    "NGINX_MAX_BUNDLE",
+    "100m",
+    "nginx's body limit for working-dir uploads (PUT /api/bundles/); keep it at BUNDLE_MAX_BYTES",
+    compose="compose",
+)
 declare("NGINX_SUBMIT_RATE", "10r/s", "job submissions per client address at nginx", compose="compose")
 declare("NGINX_SUBMIT_BURST", "20", "submissions above NGINX_SUBMIT_RATE nginx lets through at once", compose="compose")
 declare(

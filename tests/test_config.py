@@ -39,11 +39,15 @@ def test_no_module_reads_the_environment_but_settings_and_the_entry_points():
         for p in (ROOT / package).rglob("*.py")
         if "os.environ.get(" in p.read_text() or "getenv(" in p.read_text()
     }
-    # env.py is the reader; the others read CUDA's own variable (CUDA_VISIBLE_DEVICES), not ours.
+    # env.py is the reader; the others read CUDA's and NCCL's own variables (CUDA_VISIBLE_DEVICES,
+    # NCCL_NVLS_ENABLE), not ours, and the local runner hands a few of its own (HOME, PATH, LANG) to the
+    # user's process.
     assert readers <= {
         "scheduler/env.py",
         "workers/__main__.py",
         "workers/doctor.py",
+        "workers/gang_child.py",
+        "workers/local_process.py",
         "workers/management/commands/doctor.py",
     }
 

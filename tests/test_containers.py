@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from scheduler.jobs.models import ContainerImage, Job, JobEvent
+from scheduler.jobs.models import ContainerImage, Job, LogLine
 from tests import support
 from tests.conftest import running_system
 from tests.engine import job_containers, log_size_cap
@@ -39,7 +39,7 @@ def submit(live, cast, user=None, **params) -> dict:
 
 
 def log_lines(job: dict) -> list[str]:
-    return [e["message"] for e in job["events"] if not e["status"]]
+    return list(LogLine.objects.filter(job_id=job["id"]).order_by("n").values_list("text", flat=True))
 
 
 def test_a_container_runs_and_its_output_and_exit_code_come_back(live, live_cast, container_engine):
@@ -260,7 +260,7 @@ def test_a_database_blip_does_not_fail_a_running_container_job(
     try:
         command = "sh -c 'for i in 1 2 3 4 5 6 7 8 9 10 11 12; do echo line $i; sleep 0.5; done'"
         job = submit(system, live_cast, image=container_engine.image, command=command)
-        support.wait_until(lambda: JobEvent.objects.filter(job_id=job["id"], message="line 2").exists(), 60, "output")
+        support.wait_until(lambda: LogLine.objects.filter(job_id=job["id"], text="line 2").exists(), 60, "output")
         proxy.cut(seconds=5)
         # Awaited in the database: the web app reaches it through the cut proxy too.
         support.wait_until(lambda: Job.objects.get(id=job["id"]).is_final, 120, "the job to end")

@@ -163,3 +163,5 @@ def test_the_cli_submits_on_several_gpus_and_shows_the_estimate(system, http, li
     support.wait_until(lambda: _estimate(job_of(http, system, waiting["id"])), 30, "an estimate")
     shown = run_cli(system, token, "show", str(waiting["id"]))
     assert f"reserved GPUs 0-1 of {HOST} for job {waiting['id']}; starts" in " ".join(shown.stdout.split())
+    for job in (waiting, holder):
+        http.post(f"{system.url}/api/jobs/{job['id']}/cancel/")

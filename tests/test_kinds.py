@@ -190,7 +190,9 @@ def test_every_summary_is_plain_json(xp):
 
 
 def test_noop_returns_only_timing(xp):
-    assert set(run(xp, "noop")) == {"gpu_time_s", "backend"}
+    out = run(xp, "noop")
+    assert set(out) == {"gpu_time_s", "gpu_began_at", "gpu_ended_at", "backend"}
+    assert out["gpu_began_at"] <= out["gpu_ended_at"]
 
 
 def test_burn_holds_memory_for_about_its_seconds(xp):
@@ -418,7 +420,7 @@ def test_an_integer_is_taken_exactly_when_in_range(n):
 
 def test_every_default_is_valid_for_its_own_kind():
     for kind in KINDS.values():
-        examples = {"image": "team/train:1"}  # the one required parameter without choices
+        examples = {"image": "team/train:1", "command": "python train.py"}  # required, without choices
         chosen = {
             p.name: examples.get(p.name) or (p.choices[0] if p.default is None else p.default) for p in kind.params
         }
@@ -474,8 +476,8 @@ SIZES = {
 }
 
 
-# A container's needs are what its owner declares, not derived from a size.
-@pytest.mark.parametrize("name", [k for k in KINDS if k not in ("noop", "fault", "container")])
+# A container's or a command's needs are what its owner declares, not derived from a size.
+@pytest.mark.parametrize("name", [k for k in KINDS if k not in ("noop", "fault", "container", "run")])
 def test_estimates_grow_with_size(name):
     kind = get_kind(name)
     base = validate(kind, {})

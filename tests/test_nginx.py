@@ -50,6 +50,7 @@ def render(
         "GPUQ_FLOWER": flower,
         "GPUQ_STATIC_ROOT": static_root,
         "GPUQ_MAX_BODY": "8m",
+        "GPUQ_MAX_BUNDLE": "100m",
         "GPUQ_SUBMIT_RATE": rate,
         "GPUQ_SUBMIT_BURST": burst,
     }
@@ -154,6 +155,13 @@ def test_body_over_client_max_body_size_is_413(stack):
     conn.putheader("Content-Length", str(9 * 1024 * 1024))
     conn.endheaders()
     assert conn.getresponse().status == 413
+
+
+def test_a_working_dir_upload_may_be_larger_than_other_bodies(stack):
+    body = b"x" * (9 * 1024 * 1024)
+    response = requests.put(f"{stack['base']}/api/bundles/{'0' * 64}/", data=body, timeout=30)
+    assert response.status_code == 401  # past nginx's 8m to Django, which wants a token
+    assert requests.put(f"{stack['base']}/api/bundles/nothex/", data=body, timeout=30).status_code == 413
 
 
 def test_a_burst_of_submissions_gets_429_from_nginx(stack):

@@ -21,7 +21,8 @@ from django.conf import settings
 from docker.types import LogConfig
 
 from gpu_tasks.container import command_words, environment
-from scheduler.jobs.models import ContainerImage, Job, JobEvent, Status
+from scheduler.jobs.joblog import LogWriter, pump
+from scheduler.jobs.models import ContainerImage, Job, Status
 from workers import container_gpu, gang, identity
 from workers.outcome import Outcome
 from workers.persist import persist
@@ -29,7 +30,6 @@ from workers.persist import persist
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.25
 SWEEP_SECONDS = 30.0
-LINE_MAX = 2000  # characters of one log line kept
 # What the NVIDIA runtime mounts into a job's container: CUDA and nvidia-smi, not video, display or graphics.
 DRIVER_CAPABILITIES = "compute,utility"
 
@@ -107,12 +107,13 @@ def _user(entry: ContainerImage) -> str:
     return user
 
 
-def run_attempt(job: Job, still_ours: Callable[[], bool]) -> Outcome:
-    """The container runner: run the job's container, stopping it once `still_ours()` turns False."""
+def run_attempt(job: Job, still_ours: Callable[[], bool], execute: Callable | None = None) -> Outcome:
+    """The container runner: run the job's container, stopping it once `still_ours()` turns False.
+    `execute` runs another way with the same failures (the command runner's)."""
     started = time.monotonic()
     timed_out = Outcome(Status.FAILED, error=str(ContainerTimedOut(job.time_limit)), error_kind="timeout")
     try:
-        return Outcome(Status.SUCCEEDED, result=run(job, still_ours))
+        return Outcome(Status.SUCCEEDED, result=(execute or run)(job, still_ours))
     except SoftTimeLimitExceeded:  # the container was killed and removed on the way out
         return timed_out
     except ContainerFailed as exc:
@@ -131,29 +132,16 @@ def run(job: Job, still_ours: Callable[[], bool]) -> dict[str, Any]:
         raise ContainerFailed(f"image {job.params['image']!r} was taken off the allowlist after the job was submitted")
     worker = identity.current()
     client = engine()
-    sweep(client)
-    if entry.allow_network:
-        _network(client)
-    try:
-        container = client.containers.create(**create_options(job, entry, worker, _gpu_mode(client, worker)))
-    except docker.errors.ImageNotFound:
-        raise ContainerFailed(
-            f"image {entry.image!r} is not on the container engine of {worker.host}: "
-            f"staff pull or load it there (docker pull {entry.image})",
-            "image",
-        ) from None
+    container = create(client, entry, create_options(job, entry, worker, gpu_mode(client, worker)), worker)
     started = time.monotonic()
     output = LogPump(container, job.id)
     try:
-        try:
-            container.start()
-        except docker.errors.APIError as exc:  # e.g. the command is not in the image
-            raise ContainerFailed(f"the engine could not start the container: {exc.explanation or exc}") from None
+        start(container)
         output.start()
-        code = _wait(container, job, still_ours, output)
+        code = wait(container, job, still_ours, output)
     finally:
         output.stop()
-        _remove(container)
+        remove(container)
     summary = {
         "exit_code": code,
         "image": entry.image,
@@ -165,7 +153,29 @@ def run(job: Job, still_ours: Callable[[], bool]) -> dict[str, Any]:
     return summary
 
 
-def _gpu_mode(client: docker.DockerClient, worker: identity.WorkerIdentity) -> str:
+def create(client: docker.DockerClient, entry: ContainerImage, options: dict[str, Any], worker) -> Any:
+    """The job's container, created (not started) after sweeping what dead attempts left behind."""
+    sweep(client)
+    if entry.allow_network:
+        _network(client)
+    try:
+        return client.containers.create(**options)
+    except docker.errors.ImageNotFound:
+        raise ContainerFailed(
+            f"image {entry.image!r} is not on the container engine of {worker.host}: "
+            f"staff pull or load it there (docker pull {entry.image})",
+            "image",
+        ) from None
+
+
+def start(container) -> None:
+    try:
+        container.start()
+    except docker.errors.APIError as exc:  # e.g. the command is not in the image
+        raise ContainerFailed(f"the engine could not start the container: {exc.explanation or exc}") from None
+
+
+def gpu_mode(client: docker.DockerClient, worker: identity.WorkerIdentity) -> str:
     if worker.kind != "gpu":
         return "nvidia"  # unused: a CPU worker's container gets no GPU
     try:
@@ -174,7 +184,9 @@ def _gpu_mode(client: docker.DockerClient, worker: identity.WorkerIdentity) -> s
         raise ContainerFailed(f"the container cannot be given its GPU: {exc}", "engine") from None
 
 
-def _wait(container, job: Job, still_ours: Callable[[], bool], output: LogPump) -> int:
+def wait(container, job: Job, still_ours: Callable[[], bool], output) -> int:
+    """Until the container exits (its code); kill it at the time limit or when the job stops being ours.
+    `output.flush()` stores the log lines that arrived, every round."""
     deadline = time.monotonic() + job.time_limit
     checked = 0.0
     while True:
@@ -193,7 +205,7 @@ def _wait(container, job: Job, still_ours: Callable[[], bool], output: LogPump) 
         time.sleep(POLL_SECONDS)
 
 
-def _remove(container) -> None:
+def remove(container) -> None:
     try:
         container.remove(force=True)
     except docker.errors.NotFound:
@@ -210,7 +222,7 @@ def sweep(client: docker.DockerClient, mine: str = "") -> int:
         job, attempt = int(labels.get("gpuq.job", 0)), int(labels.get("gpuq.attempt", -1))
         live = Job.objects.filter(id=job, status=Status.RUNNING, attempts=attempt).exists()
         if not live or labels.get("gpuq.queue") == mine:
-            _remove(container)
+            remove(container)
             removed += 1
             log.warning("removed container %s: its attempt (job %s, attempt %s) is over", container.name, job, attempt)
     return removed
@@ -246,58 +258,27 @@ def _network(client: docker.DockerClient) -> None:
 
 
 class LogPump:
-    """Follows the container's output on a thread; the waiting loop stores what arrived as the job's log."""
+    """Follows the container's output on a thread into the job's log (`scheduler/jobs/joblog.py`); the waiting
+    loop stores what arrived. The first CONTAINER_LOG_MAX_LINES lines are kept, the rest counted."""
 
     def __init__(self, container, job_id: int):
         self.container = container
-        self.job_id = job_id
-        self.kept = 0
-        self._partial = ""
-        self._lines: list[str] = []
-        self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._follow, name=f"logs-{job_id}", daemon=True)
-        self._dropped = 0
+        self.writer = LogWriter(job_id, settings.CONTAINER_LOG_MAX_LINES)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def kept(self) -> int:
+        return self.writer.kept
 
     def start(self) -> None:
-        self._thread.start()
-
-    def _follow(self) -> None:
-        try:
-            for chunk in self.container.logs(stream=True, follow=True, stdout=True, stderr=True):
-                self._take(chunk.decode("utf-8", "replace"))
-        except docker.errors.DockerException as exc:  # the container was removed under the stream
-            log.debug("log stream of job %s ended: %s", self.job_id, exc)
-        if self._partial:
-            self._take("\n")
-
-    def _take(self, text: str) -> None:
-        with self._lock:
-            *done, self._partial = (self._partial + text).split("\n")
-            # PostgreSQL text cannot hold NUL; an endless line must not grow without bound.
-            self._lines += [line.replace("\x00", "")[:LINE_MAX] for line in done]
-            self._partial = self._partial[: LINE_MAX * 4]
+        source = lambda: self.container.logs(stream=True, follow=True, stdout=True, stderr=True)  # noqa: E731
+        self._thread = pump(self.writer, "output", source)
 
     def flush(self) -> None:
-        with self._lock:
-            lines, self._lines = self._lines, []
-        room = max(settings.CONTAINER_LOG_MAX_LINES - self.kept, 0)
-        self._dropped += max(len(lines) - room, 0)
-        # Retried like claim and finish: a database blip must not fail a job whose container runs on.
-        persist(JobEvent.objects.bulk_create, [JobEvent(job_id=self.job_id, message=line) for line in lines[:room]])
-        self.kept += min(len(lines), room)
-
-    def drain(self) -> None:
-        """After the container exited: wait for the stream's last lines, then store them."""
-        if self._thread.ident is not None:
-            self._thread.join(timeout=5)
-        self.flush()
+        persist(self.writer.flush)  # retried like claim and finish: a database blip must not fail the job
 
     def stop(self) -> None:
-        self.drain()
-        if self._dropped:
-            persist(
-                JobEvent.objects.create,
-                job_id=self.job_id,
-                message=f"... {self._dropped} more lines of output not kept (CONTAINER_LOG_MAX_LINES)",
-            )
-            self._dropped = 0
+        """After the container exited: wait for the stream's last lines, then store them and the count left out."""
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        persist(self.writer.close)

@@ -9,16 +9,18 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from gpu_tasks.base import ARRAYS
+from gpu_tasks.command import COMMANDS
 from gpu_tasks.container import CONTAINERS
 from gpu_tasks.registry import get_kind
 from scheduler.jobs.models import Job
-from workers import array_runner, containers
+from workers import array_runner, command_runner, containers
 from workers.outcome import Outcome
 
 RunFn = Callable[[Job, Callable[[], bool]], Outcome]
 RUNNERS: dict[str, RunFn] = {
     ARRAYS.name: array_runner.run,
     CONTAINERS.name: containers.run_attempt,
+    COMMANDS.name: command_runner.run_attempt,
 }
 
 

@@ -6,7 +6,7 @@ from rest_framework import serializers
 from gpu_tasks.container import check_image
 from scheduler.api.bounds import CappedListField
 from scheduler.jobs import forecast, results
-from scheduler.jobs.models import MAX_ID, ContainerImage, Job, JobArray, JobEvent
+from scheduler.jobs.models import MAX_ID, Bundle, ContainerImage, Job, JobArray, JobEvent, LogLine, Mount
 from scheduler.jobs.visibility import ahead_of
 
 
@@ -21,6 +21,16 @@ class SchedulingSerializer(serializers.Serializer):
     )
     gpus = serializers.IntegerField(
         required=False, default=1, min_value=1, max_value=1000, help_text="GPUs of one host it runs on at once"
+    )
+    name = serializers.CharField(
+        required=False, default="", allow_blank=True, max_length=100, help_text="your name for it"
+    )
+    tags = serializers.ListField(
+        child=serializers.RegexField(r"^[-\w.:=/]{1,40}$", help_text="letters, digits and -_.:=/ only"),
+        required=False,
+        default=list,
+        max_length=20,
+        help_text="your labels, shown in every list",
     )
 
 
@@ -54,6 +64,9 @@ class EventSerializer(serializers.ModelSerializer):
 BRIEF_FIELDS = [
     "id",
     "kind",
+    "name",
+    "tags",
+    "runner",
     "params",
     "status",
     "priority",
@@ -100,11 +113,24 @@ class JobSerializer(serializers.ModelSerializer):
             "finished_at",
             "gpu_seconds",
             "result_url",
+            "outputs_bytes",
+            "outputs_expire_at",
         ]
         read_only_fields = fields
 
     def get_result_url(self, job: Job) -> str | None:
         return results.url(job)
+
+
+class SubmittedJobSerializer(JobSerializer):
+    warnings = serializers.SerializerMethodField(help_text="what to know though nothing was wrong")
+
+    class Meta(JobSerializer.Meta):
+        fields = JobSerializer.Meta.fields + ["warnings"]
+        read_only_fields = fields
+
+    def get_warnings(self, job: Job) -> list[str]:
+        return self.context.get("warnings", [])
 
 
 class JobDetailSerializer(JobSerializer):
@@ -203,3 +229,39 @@ class ContainerImageSerializer(serializers.ModelSerializer):
         if problem:
             raise serializers.ValidationError(problem)
         return image
+
+
+class LogLineSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = LogLine
+        fields = ["n", "at", "stream", "text"]
+
+
+class LogPageSerializer(serializers.Serializer):
+    lines = LogLineSerializer(many=True)
+    last = serializers.IntegerField(help_text="the number of the last line stored so far")
+    final = serializers.BooleanField(help_text="the job has ended: no line will be added")
+
+
+class OutputFileSerializer(serializers.Serializer):
+    path = serializers.CharField()
+    bytes = serializers.IntegerField()
+
+
+class OutputsSerializer(serializers.Serializer):
+    files = OutputFileSerializer(many=True)
+    bytes = serializers.IntegerField()
+    expire_at = serializers.DateTimeField(allow_null=True)
+    archive_url = serializers.CharField(allow_null=True, help_text="all of them as one .tar.gz")
+
+
+class BundleSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Bundle
+        fields = ["digest", "size", "created_at"]
+
+
+class MountSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Mount
+        fields = ["name", "kind", "read_only", "path", "description"]

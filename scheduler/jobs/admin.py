@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from scheduler.jobs import control
-from scheduler.jobs.models import ContainerImage, Job, JobArray, JobEvent, Quota
+from scheduler.jobs.models import ContainerImage, GroupLimits, Job, JobArray, JobEvent, Mount, Quota
 
 
 class EventInline(admin.TabularInline):
@@ -44,3 +44,14 @@ class ContainerImageAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change) -> None:
         obj.added_by = obj.added_by or request.user
         super().save_model(request, obj, form, change)
+
+
+@admin.register(Mount)
+class MountAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "path", "everyone", "description"]
+    filter_horizontal = ["users", "groups"]
+
+
+@admin.register(GroupLimits)
+class GroupLimitsAdmin(admin.ModelAdmin):
+    list_display = ["group", "max_time_limit"]

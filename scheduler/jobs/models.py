@@ -50,6 +50,16 @@ class ContainerImage(models.Model):
         return self.image
 
 
+class GroupLimits(models.Model):
+    """Bounds staff set per user group; a user in several groups gets the most generous."""
+
+    group = models.OneToOneField("auth.Group", on_delete=models.CASCADE, related_name="job_limits")
+    max_time_limit = models.PositiveIntegerField(help_text="longest time limit its members may ask for, seconds")
+
+    def __str__(self) -> str:
+        return f"limits of {self.group}"
+
+
 class JobArray(models.Model):
     """One submission of a kind over a parameter grid."""
 
@@ -63,6 +73,8 @@ class Job(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="jobs")
     kind = models.CharField(max_length=40)
     params = models.JSONField(default=dict)
+    name = models.CharField(max_length=100, blank=True, help_text="the owner's name for the job")
+    tags = models.JSONField(default=list, blank=True, help_text="the owner's labels")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.WAITING)
     priority = models.IntegerField(default=0)
     time_limit = models.PositiveIntegerField(help_text="seconds")
@@ -85,6 +97,11 @@ class Job(models.Model):
     result = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True)
     error_kind = models.CharField(max_length=20, blank=True)
+
+    # Where a `run` job's command runs: "local" (a process of the user who started the system) or "container".
+    runner = models.CharField(max_length=10, blank=True)
+    outputs_bytes = models.BigIntegerField(default=0, help_text="bytes of outputs kept with the job")
+    outputs_expire_at = models.DateTimeField(null=True, blank=True)
 
     created_at = models.DateTimeField(default=timezone.now)
     queued_at = models.DateTimeField(null=True, blank=True)
@@ -127,3 +144,56 @@ class JobEvent(models.Model):
     class Meta:
         ordering = ["at", "id"]
         indexes = [models.Index(fields=["job", "at"])]
+
+
+class LogLine(models.Model):
+    """One line of a job's stdout/stderr, numbered from 1 so a reader pages by number, not by offset."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="log_lines")
+    n = models.PositiveIntegerField()
+    at = models.DateTimeField(default=timezone.now)
+    stream = models.CharField(max_length=6, default="stdout")  # stdout, stderr, or "gpuq" for our own notes
+    text = models.TextField()
+
+    class Meta:
+        ordering = ["n"]
+        constraints = [models.UniqueConstraint(fields=["job", "n"], name="one_log_line_per_number")]
+
+
+class Bundle(models.Model):
+    """A working directory a user uploaded, as a tar.gz named by its sha256 (stored once per digest)."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="bundles")
+    digest = models.CharField(max_length=64)
+    size = models.BigIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["owner", "digest"], name="one_bundle_per_owner_digest")]
+
+
+class Mount(models.Model):
+    """A directory staff let `run` jobs mount by name: a read-only dataset or a writable workspace."""
+
+    DATASET, WORKSPACE = "dataset", "workspace"
+    name = models.SlugField(max_length=40, unique=True, help_text="what a job asks for: --mount NAME")
+    kind = models.CharField(
+        max_length=10, choices=[(DATASET, "dataset (read-only)"), (WORKSPACE, "workspace (writable)")]
+    )
+    path = models.CharField(
+        max_length=500, help_text="absolute path on the GPU hosts; {user} becomes the job owner's username"
+    )
+    everyone = models.BooleanField(default=False, help_text="every user may mount it")
+    users = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="mounts")
+    groups = models.ManyToManyField("auth.Group", blank=True, related_name="mounts")
+    description = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def read_only(self) -> bool:
+        return self.kind == self.DATASET

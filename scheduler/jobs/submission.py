@@ -12,24 +12,17 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from gpu_tasks.base import Estimate, ParamError, UnknownKind
+from gpu_tasks.command import COMMANDS
 from gpu_tasks.params import validate
 from gpu_tasks.registry import KINDS, get_kind
 from scheduler import ratelimit
 from scheduler.dispatch.connections import redis_client
 from scheduler.fleet import store as fleet
 from scheduler.fleet.router import fits_fleet, fits_gang
-from scheduler.jobs import dependencies, lifecycle
+from scheduler.jobs import commands, dependencies, lifecycle, limits
+from scheduler.jobs.errors import SubmissionError
 from scheduler.jobs.models import FINAL, MAX_ID, ContainerImage, Job, JobArray, Quota, Status
-from scheduler.jobs.release import release_soon
-
-
-class SubmissionError(Exception):
-    """What was wrong with a submission, field by field; `status` is the HTTP status to answer."""
-
-    def __init__(self, errors: Any, status: int = 400):
-        super().__init__(str(errors))
-        self.errors = errors
-        self.status = status
+from scheduler.jobs.release import nudge
 
 
 @dataclass
@@ -41,6 +34,9 @@ class Prepared:
     time_limit: int = 0
     after: list[int] = field(default_factory=list)
     gpus: int = 1
+    name: str = ""
+    tags: list[str] = field(default_factory=list)
+    runner: str = ""  # where a run job's command runs: local or container
 
 
 @dataclass(frozen=True)
@@ -60,12 +56,15 @@ def prepare(user, spec: dict, facts: FleetFacts, quota: Quota | None = None) -> 
     if kind_params and gpus:
         collect(errors, _fits, kind_params[2], gpus, facts)
     priority = collect(errors, _priority, user, spec.get("priority", 0), quota)
-    time_limit = collect(errors, _time_limit, spec.get("time_limit"))
+    time_limit = collect(errors, limits.time_limit, user, spec.get("time_limit"))
     after = collect(errors, _dependencies, user, spec.get("after") or [])
     if errors:
         raise SubmissionError(errors)
-    kind, params, estimate = kind_params
-    return Prepared(kind.name, params, estimate, priority=priority, time_limit=time_limit, after=after, gpus=gpus)
+    kind, params, estimate, runner = kind_params
+    labels = {"name": spec.get("name") or "", "tags": spec.get("tags") or [], "runner": runner}
+    return Prepared(
+        kind.name, params, estimate, priority=priority, time_limit=time_limit, after=after, gpus=gpus, **labels
+    )
 
 
 def collect(errors: dict, check, *args):
@@ -89,7 +88,12 @@ def _kind_and_params(user, spec: dict) -> tuple:
         raise SubmissionError({"params": exc.errors}) from None
     if kind.runner.allowlisted:
         _check_allowlisted(kind.runner.allowlisted, params[kind.runner.allowlisted])
-    return kind, params, kind.estimate(**params)
+    runner = ""
+    if kind.runner is COMMANDS:  # where it runs, and so whether its image must be allowlisted, is chosen here
+        params, runner = commands.prepare(user, params)
+        if runner == "container":
+            _check_allowlisted("image", params["image"])
+    return kind, params, kind.estimate(**params), runner
 
 
 def _gpus(value: int | None, kind, quota: Quota | None) -> int:
@@ -129,14 +133,6 @@ def _priority(user, priority: int, quota: Quota | None) -> int:
     if not -cap <= priority <= cap:
         raise SubmissionError({"priority": f"must be between {-cap} and {cap}, got {priority}"})
     return priority
-
-
-def _time_limit(value: int | None) -> int:
-    if value is None:
-        return settings.JOB_TIME_LIMIT_DEFAULT
-    if not 1 <= value <= settings.JOB_TIME_LIMIT_MAX:
-        raise SubmissionError({"time_limit": f"must be between 1 and {settings.JOB_TIME_LIMIT_MAX} seconds"})
-    return value
 
 
 def _dependencies(user, ids: list[int]) -> list[int]:
@@ -199,7 +195,9 @@ def _store(user, prepared: list[Prepared], array: JobArray | None) -> list[Job]:
     jobs = Job.objects.bulk_create([_row(user, p, array) for p in prepared])
     _store_dependencies(jobs, prepared)
     lifecycle.submitted([j.id for j in jobs])
-    transaction.on_commit(release_soon)
+    # Off the request path: the releaser loop, woken now, gives an idle GPU the job at once (where no
+    # loop is alive, nudge releases here); the POST no longer waits for a release round (~13 ms).
+    transaction.on_commit(nudge)
     return jobs
 
 
@@ -215,6 +213,9 @@ def _row(user, p: Prepared, array: JobArray | None) -> Job:
         gpus=p.gpus,
         array=array,
         wait_reason=dependencies.reason([(i, "") for i in p.after]) if p.after else dependencies.ROOM,
+        name=p.name,
+        tags=p.tags,
+        runner=p.runner,
     )
 
 

@@ -7,22 +7,28 @@ shows them beside their fields with what was typed still in place.
 
 from __future__ import annotations
 
+from typing import Any
+
 from gpu_tasks.registry import KINDS
 from scheduler.jobs import submission
 from scheduler.jobs.submission import SubmissionError, collect
+from scheduler.web import forms
 
 SCHEDULING = {"priority": 0, "time_limit": None, "gpus": 1}  # whole-number fields and their defaults
 
 
-def submit(user, form, kind: str) -> tuple[str, int]:
-    """Submit what the form holds (one job, or an array over a grid); where to go next."""
+def submit(user, form, kind: str, files=None) -> tuple[str, int]:
+    """Submit what the form holds (one job, or an array over a grid); where to go next. `files`: a run
+    job's uploaded working dir."""
     if kind not in KINDS:
         raise SubmissionError({"kind": f"unknown kind {kind!r}"})
     problems: dict = {}
     common = {name: _whole(form.get(name), name, default, problems) for name, default in SCHEDULING.items()}
+    common |= {"name": form.get("name", "").strip()[:100], "tags": collect(problems, forms.tags, form.get("tags", ""))}
     after = [_whole(x, "after", 0, problems) for x in form.get("after", "").split(",") if x.strip()]
-    params = params_from_form(kind, form)
+    params = params_from_form(kind, form) | (collect(problems, forms.uploaded_bundle, user, files, kind) or {})
     grid = collect(problems, _grid, kind, form.get("array", "")) or {}
+    specs: list[dict[str, Any]]
     if grid:
         specs = [{"kind": kind, "params": {**params, **point}, **common} for point in _points(grid, problems)]
     else:

@@ -10,7 +10,7 @@ from gpu_tasks.registry import KINDS
 from scheduler.jobs import control, finding, forecast, labqueue, results, submission
 from scheduler.jobs.models import FINAL, ContainerImage, Status
 from scheduler.jobs.visibility import ahead_of, fleet_seen_by, visible_arrays, visible_jobs
-from scheduler.web import resubmit, submitform
+from scheduler.web import forms, resubmit, submitform
 
 
 @login_required
@@ -33,12 +33,13 @@ def submit(request: HttpRequest) -> HttpResponse:
     chosen, errors, status = form.get("kind", kinds[0].name), {}, 200
     if request.method == "POST":
         try:
-            return redirect(*submitform.submit(request.user, request.POST, chosen))
+            return redirect(*submitform.submit(request.user, request.POST, chosen, request.FILES))
         except submission.SubmissionError as exc:
             errors, status = exc.errors, exc.status
     if chosen not in KINDS:
         chosen = kinds[0].name  # the error names what was sent; the form shows a kind that exists
-    param_errors = errors.get("params") if isinstance(errors.get("params"), dict) else {}
+    sent = errors.get("params")
+    param_errors: dict = sent if isinstance(sent, dict) else {}
     context = {
         "kinds": [(k, _fields(k, form, param_errors if k.name == chosen else {})) for k in kinds],
         "chosen": chosen,
@@ -82,6 +83,7 @@ def job_page(request: HttpRequest, pk: int) -> HttpResponse:
         "result": sorted(shown.items()),
         "kernel_seconds": (job.result or {}).get("gpu_time_s"),
         "cli": resubmit.cli_command(job),
+        **forms.log_and_outputs(job),
     }
     return render(request, "web/job.html", context)
 

@@ -10,11 +10,12 @@ from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
 from scheduler.dispatch.connections import redis_client
-from scheduler.jobs import forecast
+from scheduler.jobs import forecast, outputs
 from scheduler.jobs.reaper import Reaper
 from scheduler.jobs.release import release, wait_for_wake
 
 log = logging.getLogger(__name__)
+OUTPUTS_SWEEP_EVERY = 600.0  # seconds; outputs expire after days (OUTPUT_KEEP_DAYS), so this is plenty
 
 
 class Command(BaseCommand):
@@ -41,7 +42,7 @@ class Command(BaseCommand):
             # (each GPU still holds its ready job meanwhile, so none idles).
             stop.wait(max(0.0, settings.RELEASER_MIN_GAP - (time.monotonic() - started)))
 
-    reaped_at = float("-inf")
+    reaped_at = swept_at = float("-inf")
 
     def round(self, reaper: Reaper) -> bool:
         """One unit of work; True when it moved any job. The reaper's scans and the start estimates
@@ -55,6 +56,9 @@ class Command(BaseCommand):
             released = release()
             if scan:  # estimates of the waiting jobs' starts, after this round's placements
                 forecast.update(redis_client())
+            if time.monotonic() - self.swept_at >= OUTPUTS_SWEEP_EVERY:
+                self.swept_at = time.monotonic()
+                outputs.sweep()
             return bool(reaped + released)
         except Exception:  # Redis or the database away for a moment: next round
             log.exception("releaser round failed")

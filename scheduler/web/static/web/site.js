@@ -25,7 +25,18 @@
   });
 
   // Lists marked data-refresh="SECONDS" are fetched again as the server renders them, while the tab is seen.
+  // A job's page (data-wait) is fetched again as soon as the job's status changes: the API's long poll
+  // answers then, or after SECONDS at the latest (new events and log lines).
   document.querySelectorAll("[data-refresh]").forEach((el) => {
+    const next = async () => {
+      if (el.dataset.wait) {
+        const seen = encodeURIComponent(el.dataset.status || "");
+        const w = await fetch(`${el.dataset.wait}?status=${seen}&timeout=${el.dataset.refresh}`,
+          { credentials: "same-origin" }).catch(() => null);
+        if (w && w.ok) return again();
+      }
+      setTimeout(again, 1000 * Number(el.dataset.refresh));
+    };
     const again = async () => {
       if (!document.hidden) {
         const r = await fetch(location.href, { credentials: "same-origin" }).catch(() => null);
@@ -34,15 +45,39 @@
           if (fresh) {
             el.replaceChildren(...fresh.childNodes);
             el.dataset.final = fresh.dataset.final || "";
+            el.dataset.status = fresh.dataset.status || "";
             el.dataset.refreshed = String(Number(el.dataset.refreshed || 0) + 1);
           }
         }
       }
       // A finished job's page has nothing more to learn.
-      if (el.dataset.final !== "1") setTimeout(again, 1000 * Number(el.dataset.refresh));
+      if (el.dataset.final !== "1") next();
     };
-    if (el.dataset.final !== "1") setTimeout(again, 1000 * Number(el.dataset.refresh));
+    if (el.dataset.final !== "1") next();
   });
+
+  // The job page's log pane: new lines by number from the API, scrolled along while "follow" is ticked.
+  const pane = document.getElementById("log-pane");
+  if (pane) {
+    const log = document.getElementById("log");
+    let last = Number(pane.dataset.last);
+    const more = async () => {
+      const r = await fetch(`${pane.dataset.url}?after=${last}`, { credentials: "same-origin" });
+      if (!r.ok) return setTimeout(more, 2000);
+      const page = await r.json();
+      for (const line of page.lines) {
+        const span = document.createElement("span");
+        span.className = line.stream; span.textContent = line.text + "\n";
+        log.appendChild(span);
+        last = line.n;
+      }
+      if (page.lines.length && document.getElementById("log-follow").checked) log.scrollTop = log.scrollHeight;
+      if (page.lines.length) return setTimeout(more, 0);
+      if (!page.final) setTimeout(more, 1000);
+    };
+    if (document.getElementById("log-follow").checked) log.scrollTop = log.scrollHeight;
+    setTimeout(more, 500);
+  }
 
   // The GPU dashboard: live figures, a chart of the last minutes with axes, and jobs by state, every 2 s.
   const fleet = document.getElementById("gpus");
