@@ -11,7 +11,7 @@ import random
 import sys
 import time
 
-from benchmarks.run import pct
+from benchmarks.costs import pct
 from benchmarks.stack import Stack
 
 SEED_CODE = """
@@ -54,6 +54,58 @@ def main() -> int:
     )
     print(f"| 10,000-job batch submit | {batch:.2f} s | <= 20 s (aim 5) |")
     return 0
+
+
+# Finished jobs only (a waiting one would be released to the benchmark's workers), older than any
+# job the benchmark submits, spread over the staff user and 20 others, in one INSERT ... SELECT.
+SCALE_SEED_CODE = """
+from django.contrib.auth import get_user_model
+from django.db import connection
+from scheduler.jobs.models import Job
+User = get_user_model()
+owners = [User.objects.get_or_create(username=f"user{i}")[0].id for i in range(20)]
+owners.append(User.objects.get(username="bench").id)
+with connection.cursor() as cur:
+    cur.execute(
+        f"INSERT INTO {Job._meta.db_table} (owner_id, kind, params, status, priority, time_limit, memory_estimate, "
+        "work_estimate, queue, gpu_uuid, route_reason, wait_reason, attempts, lease, error, error_kind, "
+        "created_at, started_at, finished_at) "
+        "SELECT (%s::bigint[])[1 + g %% 21], 'matmul', %s::jsonb, "
+        "(ARRAY['succeeded','succeeded','succeeded','succeeded','succeeded','succeeded','succeeded','succeeded','failed','cancelled'])[1 + (g * 7) %% 10], "
+        "0, 600, 12582912, 0.01, '', '', '', '', 1, '', '', '', now() - make_interval(days => 1, secs => g), "
+        "now() - make_interval(days => 1, secs => g), now() - make_interval(days => 1, secs => g) "
+        "FROM generate_series(%s, %s) AS g",
+        [owners, '{"n": 1024}', START, END],
+    )
+    cur.execute(f"ANALYZE {Job._meta.db_table}")
+print(Job.objects.count())
+"""
+
+
+def at_scale(stack, sizes: list[int], calls: int = 200) -> list[dict]:
+    """List and detail p95 with each of `sizes` jobs in the database (PostgreSQL), as the staff user
+    who sees them all; the database grows from one size to the next."""
+    figures, seeded = [], 0
+    for size in sizes:
+        code = SCALE_SEED_CODE.replace("START", str(seeded + 1)).replace("END", str(size))
+        t0 = time.perf_counter()
+        total = int(stack.manage_shell(code))
+        seeded, seed_s = size, time.perf_counter() - t0
+        ids = [j["id"] for j in stack.http.get(f"{stack.url}/api/jobs/", params={"limit": 200}).json()["results"]]
+        lists = _timed(lambda: stack.http.get(f"{stack.url}/api/jobs/", params={"limit": 50}), calls)
+        details = _timed(lambda ids=ids: stack.http.get(f"{stack.url}/api/jobs/{random.choice(ids)}/"), calls)
+        figures.append(
+            {
+                "jobs": total,
+                "seed_s": seed_s,
+                "list_p50_ms": pct(lists, 50) * 1e3,
+                "list_p95_ms": pct(lists, 95) * 1e3,
+                "detail_p50_ms": pct(details, 50) * 1e3,
+                "detail_p95_ms": pct(details, 95) * 1e3,
+            }
+        )
+        print("scale", figures[-1], flush=True)
+    return figures
 
 
 def _timed(call, n: int) -> list[float]:

@@ -31,7 +31,7 @@ else
 fi
 timeout "${GPU_TESTS_TIMEOUT:-300}" python3 -m pytest -m gpu -q -rs -p no:cacheprovider > "$out/gpu-tests.txt" 2>&1
 echo "exit $?" >> "$out/gpu-tests.txt"
-bench_timeout=$(( $(left) - 30 )); [ "$bench_timeout" -gt "${BENCH_TIMEOUT:-270}" ] && bench_timeout=${BENCH_TIMEOUT:-270}
+bench_timeout=$(( $(left) - 30 )); [ "$bench_timeout" -gt "${BENCH_TIMEOUT:-360}" ] && bench_timeout=${BENCH_TIMEOUT:-360}
 if [ "$bench_timeout" -gt 30 ]; then
   timeout "$bench_timeout" python3 -m benchmarks.run --database pgserver --json "$out/bench.json" \
     --out "$out/bench.md" > "$logs/bench.log" 2>&1

@@ -32,6 +32,7 @@ class Stack(launch.LocalSystem):
             "PYTHONUNBUFFERED": "1",
             "SUBMIT_RATE": "100000/min",
             "USER_MAX_WAITING_JOBS": "1000000",
+            "COUNT_QUERIES": "true",  # statements and commits per job (scheduler/querycount.py)
         }
         redis.Redis.from_url(redis_url).flushdb()
         subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
@@ -74,6 +75,11 @@ class Stack(launch.LocalSystem):
 
     def job(self, job_id: int) -> dict:
         return self.http.get(f"{self.url}/api/jobs/{job_id}/", timeout=30).json()
+
+    def wait(self, job_id: int, seen: str) -> dict:
+        """The job once its status differs from `seen` or it is final (the API's long poll)."""
+        params = {"status": seen, "timeout": 20}
+        return self.http.get(f"{self.url}/api/jobs/{job_id}/wait/", params=params, timeout=30).json()
 
     def count(self, status: str) -> int:
         return self.http.get(f"{self.url}/api/jobs/", params={"status": status, "limit": 1}, timeout=30).json()["count"]

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 from cli import output
 from cli.client import Client, CliError
 
 FINAL = {"succeeded", "failed", "cancelled"}
-POLL_S = 0.3
+WAIT_S = 20  # each long poll, under the client's 30 s timeout
 
 
 def wait(client: Client, jobs: list[dict], quiet: bool, submitted: bool = False) -> list[dict]:
-    """Poll until every job is final. One job: each change of state is said on stderr; several: a
+    """Wait until every job is final. One job: each change of state is said on stderr; several: a
     progress bar counting failures. Ctrl-C leaves the jobs running and says how to follow them again."""
     try:
         if submitted and not quiet:  # said inside the try: an interrupt from here on names the ids
@@ -37,31 +34,29 @@ def interrupted(ids: list[int]) -> str:
 
 def _follow_one(client: Client, job: dict, quiet: bool) -> dict:
     said = None
+    job = job | client.call("GET", f"/api/jobs/{job['id']}/")
     while True:
-        job = job | client.call("GET", f"/api/jobs/{job['id']}/")
         now = (job["status"], job.get("queue") or "")
         if now != said and not quiet:
             output.state_line(job)
             said = now
         if job["status"] in FINAL:
             return job
-        time.sleep(POLL_S)
+        job = job | _changed(client, job)
 
 
 def _follow_many(client: Client, jobs: list[dict], quiet: bool) -> list[dict]:
-    pending = {j["id"]: j for j in jobs}
-    done: dict[int, dict] = {}
+    done: list[dict] = []
     with output.progress(len(jobs), quiet) as advance:
-        while pending:
-            _poll(client, pending, done, advance)
-            if pending:
-                time.sleep(POLL_S)
-    return [done[j["id"]] for j in jobs]
-
-
-def _poll(client: Client, pending: dict, done: dict, advance: Callable[[dict], None]) -> None:
-    for job_id in list(pending)[:200]:
-        job = client.call("GET", f"/api/jobs/{job_id}/")
-        if job["status"] in FINAL:
-            done[job_id] = pending.pop(job_id) | job
+        for job in jobs:  # in submission order: once one ends, the jobs before it mostly have too
+            while job.get("status") not in FINAL:
+                job = job | _changed(client, job)
+            done.append(job)
             advance(job)
+    return done
+
+
+def _changed(client: Client, job: dict) -> dict:
+    """The job once its status is no longer the one seen: the server's long poll, not a polling loop."""
+    seen = job.get("status", "")  # none yet: wait until it is final
+    return client.call("GET", f"/api/jobs/{job['id']}/wait/", params={"status": seen, "timeout": WAIT_S})

@@ -107,8 +107,12 @@ def produce(kind_name: str, params: dict[str, Any], xp: ModuleType, devices: int
     if run is None:
         raise ValueError(f"kind {kind_name!r} has no array function: its runner runs it")
     given = {**params, "devices": devices} if kind.multi_gpu else params
+    began = time.time()
     output, seconds = _timed(xp, lambda: _run(run, xp, given))
-    return Output({**output.summary, "gpu_time_s": seconds, "backend": backend(xp)}, output.array)
+    # Host clock around the kernels (after their sync): the benchmark's GPU idle gap between two jobs
+    # is one job's `gpu_ended_at` to the next one's `gpu_began_at` on the same GPU.
+    timing = {"gpu_time_s": seconds, "gpu_began_at": began, "gpu_ended_at": time.time()}
+    return Output({**output.summary, **timing, "backend": backend(xp)}, output.array)
 
 
 def _run(run: Callable[..., dict[str, Any] | Output], xp: ModuleType, params: dict[str, Any]) -> Output:

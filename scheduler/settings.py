@@ -190,13 +190,16 @@ CSRF_COOKIE_SECURE = envbool(
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
+LIST_COUNT_CAP = envint(
+    "LIST_COUNT_CAP", 10000, why="a job list's total is exact up to this many jobs past its page (then count_capped)"
+)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "scheduler.api.bounds.Pagination",
+    "DEFAULT_PAGINATION_CLASS": "scheduler.api.pagination.CappedCountPagination",
     "DEFAULT_PARSER_CLASSES": [
         "scheduler.api.bounds.JSONParser",
         "rest_framework.parsers.FormParser",
@@ -338,6 +341,9 @@ DB_RETRY_FOR = envfloat(
 RELEASER_INTERVAL = envfloat("RELEASER_INTERVAL", 1.0, why="seconds between the releaser's rounds")
 RELEASER_MIN_GAP = envfloat(
     "RELEASER_MIN_GAP", 0.02, why="least seconds between two rounds woken by finished jobs (a burst shares one)"
+)
+COUNT_QUERIES = envbool(
+    "COUNT_QUERIES", False, why="count every process's database statements and commits in Redis (the benchmarks do)"
 )
 HOSTNAME = envstr(
     "GPUQ_HOSTNAME",
@@ -483,7 +489,16 @@ declare(
     compose="compose",
 )
 declare("HEALTHCHECK_INTERVAL", "30s", "how often every container's healthcheck runs", compose="compose")
+declare(
+    "HEALTHCHECK_TIMEOUT",
+    "15s",
+    "how long a healthcheck may take (a Python check is slow on a loaded host)",
+    compose="compose",
+)
 declare("WEB_CONCURRENCY", "3", "gunicorn processes in the web container", compose="compose")
+declare(
+    "WEB_THREADS", "8", "threads per gunicorn process: a long poll (/api/jobs/<id>/wait/) holds one", compose="compose"
+)
 declare("NGINX_MAX_BODY", "8m", "nginx's body limit; keep it equal to MAX_BODY_BYTES", compose="compose")
 declare(
     "NGINX_MAX_BUNDLE",

@@ -136,7 +136,7 @@ class Stack:
                 states[service] = state.get("Health", {}).get("Status", state["Status"])
         return states
 
-    def wait_healthy(self, timeout: float = 240) -> dict[str, str]:
+    def wait_healthy(self, timeout: float = 480) -> dict[str, str]:
         def all_healthy():
             states = self.health()
             done = all(s == "healthy" or (name == "migrate" and s == "exited(0)") for name, s in states.items())

@@ -32,6 +32,7 @@ pytestmark = [pytest.mark.slow]
 HOST = "citest"
 WORKERS = {f"worker-cpu{i}": f"cpu.{HOST}-cpu{i}" for i in range(2)}
 ADMIN_PASSWORD = "admin:p@ss/w0rd"
+METRICS_TOKEN = "metrics-t0ken-for-the-test"
 FINAL = {"succeeded", "failed", "cancelled"}
 
 
@@ -52,6 +53,8 @@ def stack(docker_engine, tmp_path_factory):
         "DOCKER_SOCKET": str(docker_engine.socket),
         "HTTP_PORT": f"127.0.0.1:{port}",
         "HEALTHCHECK_INTERVAL": "5s",
+        # On a loaded 2-core machine a check that imports Django takes more than the default 15s.
+        "HEALTHCHECK_TIMEOUT": "60s",
         "HTTPS_PORT": f"127.0.0.1:{support.free_port()}",
         "WEB_CONCURRENCY": "2",
         # A plain-HTTP trial, as DEPLOYMENT.md describes it.
@@ -60,6 +63,7 @@ def stack(docker_engine, tmp_path_factory):
         "CSRF_COOKIE_SECURE": "false",
         "CSRF_TRUSTED_ORIGINS": f"http://127.0.0.1:{port}",
         "SITE_URL": f"http://127.0.0.1:{port}",
+        "METRICS_TOKEN": METRICS_TOKEN,
     }
     folder = tmp_path_factory.mktemp("compose-main")
     path, dotenv = cs.write_project(folder, "gpuqtest", env, "--cpu", "2", "--host", HOST)
@@ -210,7 +214,9 @@ def test_flower_through_nginx_asks_for_its_password_and_lists_the_workers(stack)
 
 
 def test_metrics_parse_and_count_the_finished_jobs(stack, finished):
-    text = requests.get(f"{stack.url}/metrics", timeout=30).text
+    assert requests.get(f"{stack.url}/metrics", timeout=30).status_code == 401
+    bearer = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+    text = requests.get(f"{stack.url}/metrics", headers=bearer, timeout=30).text
     families = {f.name: f for f in text_string_to_metric_families(text)}
     succeeded = [s for s in families["gpuq_jobs"].samples if s.labels["status"] == "succeeded"]
     assert sum(s.value for s in succeeded) >= 1
@@ -305,7 +311,9 @@ def test_an_upgrade_rebuilt_and_brought_up_while_jobs_run_loses_no_job(stack, ad
 def test_a_second_host_joins_with_the_worker_only_file_and_takes_jobs(stack, admin, tmp_path_factory):
     redis_port, pg_port = _published(stack, "redis", "6379"), _published(stack, "postgres", "5432")
     env = {
-        **{k: stack.settings[k] for k in ("GPUQ_IMAGE", "DOCKER_SOCKET", "HEALTHCHECK_INTERVAL")},
+        **{
+            k: stack.settings[k] for k in ("GPUQ_IMAGE", "DOCKER_SOCKET", "HEALTHCHECK_INTERVAL", "HEALTHCHECK_TIMEOUT")
+        },
         "REDIS_URL": f"redis://{redis_port}/0",
         "DATABASE_URL": f"postgres://gpuq@{pg_port}/gpuq",
     }

@@ -190,7 +190,9 @@ def test_every_summary_is_plain_json(xp):
 
 
 def test_noop_returns_only_timing(xp):
-    assert set(run(xp, "noop")) == {"gpu_time_s", "backend"}
+    out = run(xp, "noop")
+    assert set(out) == {"gpu_time_s", "gpu_began_at", "gpu_ended_at", "backend"}
+    assert out["gpu_began_at"] <= out["gpu_ended_at"]
 
 
 def test_burn_holds_memory_for_about_its_seconds(xp):

@@ -102,3 +102,10 @@ def test_the_api_refuses_an_unknown_status_or_kind(cast):
     assert api.get("/api/jobs/?kind=nope").status_code == 400
     _own_jobs(cast.alice, 2, "fft")
     assert api.get("/api/jobs/?q=fft").json()["count"] == 2
+
+
+def test_a_search_for_a_digit_that_is_not_a_number_is_no_error(cast):
+    # Found by the API fuzzer: "¹".isdigit() is True, but it is not an id.
+    assert cast.api(cast.alice).get("/api/jobs/?q=¹").status_code == 200
+    assert _web(cast.alice).get("/?q=¹").status_code == 200
+    assert cast.api(cast.alice).get("/api/jobs/?q=%00").status_code == 400  # and a NUL is a 400, not a 500

@@ -1,5 +1,5 @@
 """The job lifecycle reads as its table: every transition's function exists, and nothing outside
-scheduler/jobs/lifecycle.py writes a job's status."""
+scheduler/jobs/lifecycle.py (and its PostgreSQL statements, lifecycle_sql.py) writes a job's status."""
 
 from __future__ import annotations
 
@@ -65,4 +65,14 @@ def test_only_the_lifecycle_writes_a_jobs_status():
         for path in (ROOT / package).rglob("*.py")
         if "migrations" not in path.parts and (lines := status_writes(path))
     }
-    assert set(writes) == {"scheduler/jobs/lifecycle.py"}
+    assert set(writes) == {"scheduler/jobs/lifecycle.py", "scheduler/jobs/lifecycle_sql.py"}
+
+
+def test_only_the_lifecycle_calls_its_postgresql_statements():
+    callers = {
+        str(path.relative_to(ROOT))
+        for package in ("scheduler", "workers", "benchmarks")
+        for path in (ROOT / package).rglob("*.py")
+        if "lifecycle_sql" in path.read_text() and path.name != "lifecycle_sql.py"
+    }
+    assert callers == {"scheduler/jobs/lifecycle.py"}

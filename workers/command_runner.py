@@ -58,7 +58,7 @@ def run(job: Job, still_ours: Callable[[], bool]) -> dict[str, Any]:
         writer.close()
         shutil.rmtree(base, ignore_errors=True)
     summary |= {"log_lines": writer.kept, "log_lines_dropped": writer.dropped}
-    if failure is None and code != 0:
+    if failure is None and code is not None and code != 0:  # no code comes only with a failure
         failure = CommandFailed(*explain(job, code, oom_killed, list(writer.stderr_tail), summary["run_time_s"]))
     if failure is not None:
         failure.result = {**summary, **(failure.result or {})}
@@ -66,7 +66,9 @@ def run(job: Job, still_ours: Callable[[], bool]) -> dict[str, Any]:
     return summary
 
 
-def _attempt(job: Job, base: Path, writer: LogWriter, still_ours) -> tuple[int | None, bool, Exception | None, Any]:
+def _attempt(
+    job: Job, base: Path, writer: LogWriter, still_ours
+) -> tuple[int | None, bool, ContainerFailed | None, Any]:
     """Prepare the working dir and run the command; a failure is returned, not raised, so outputs are kept."""
     work = base / "work"
     staging = outputs.Staging(work / "outputs" if job.runner != "container" else base / "outputs")

@@ -204,6 +204,8 @@ def main_services(app: dict, env: dict) -> dict[str, Any]:
                 "0.0.0.0:8000",
                 "--workers",
                 "${WEB_CONCURRENCY:-3}",
+                "--threads",  # threads: a long poll (/api/jobs/<id>/wait/) holds one, not a whole worker
+                "${WEB_THREADS:-8}",
                 "--timeout",
                 "60",
                 "--forwarded-allow-ips=*",
@@ -414,8 +416,8 @@ def _health(role: str, start: str = "60s") -> dict[str, Any]:
 def _check(test: list[str], start: str = "30s") -> dict[str, Any]:
     # HEALTHCHECK_INTERVAL: the engine runs the first check one interval after the start, so a
     # dependent service waits that long at least (the tests use 5s).
-    interval = "${HEALTHCHECK_INTERVAL:-30s}"
-    return {"test": test, "interval": interval, "timeout": "15s", "retries": 3, "start_period": start}
+    interval, timeout = "${HEALTHCHECK_INTERVAL:-30s}", "${HEALTHCHECK_TIMEOUT:-15s}"
+    return {"test": test, "interval": interval, "timeout": timeout, "retries": 3, "start_period": start}
 
 
 def _after(**conditions: str) -> dict[str, dict[str, str]]:

@@ -127,6 +127,8 @@ def gunicorn(port: int, workers: int, *extra: str) -> list[str]:
     return [python(), "-m", "gunicorn", "scheduler.wsgi:application", "-b", f"127.0.0.1:{port}"] + [
         "-w",
         str(workers),
+        "--threads",  # a long poll (/api/jobs/<id>/wait/) holds a thread, not a whole worker
+        "8",
         "--timeout",
         "60",
         *extra,

@@ -41,9 +41,11 @@ def run(job, work: Path, env: dict[str, str], writer: LogWriter, still_ours: Cal
         )
     except OSError as exc:  # no such program, not executable
         raise ContainerFailed(f"cannot start {argv[0]!r}: {exc.strerror}", "exit") from None
+    out, err = proc.stdout, proc.stderr
+    assert out is not None and err is not None  # both are pipes: PIPE above
     readers = [
-        pump(writer, "stdout", lambda: iter(lambda: proc.stdout.read1(65536), b"")),
-        pump(writer, "stderr", lambda: iter(lambda: proc.stderr.read1(65536), b"")),
+        pump(writer, "stdout", lambda: iter(lambda: out.read1(65536), b"")),  # type: ignore[attr-defined]
+        pump(writer, "stderr", lambda: iter(lambda: err.read1(65536), b"")),  # type: ignore[attr-defined]
     ]
     try:
         _wait(proc, job, writer, still_ours)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 
+from django.utils import timezone
+
 from scheduler.dispatch import lease
 from scheduler.dispatch.celery_app import RUN_JOB, app
 from scheduler.dispatch.connections import redis_client
@@ -12,7 +14,7 @@ from scheduler.fleet import health
 from scheduler.jobs import lifecycle
 from scheduler.jobs.models import Job, Status
 from scheduler.jobs.release import nudge
-from workers import heartbeat, identity, pool, runners
+from workers import finishing, heartbeat, identity, pool, runners
 from workers.outcome import Outcome
 from workers.persist import persist
 
@@ -27,14 +29,24 @@ class JobFailed(Exception):
 @app.task(name=RUN_JOB, throws=(JobFailed,))
 def run_job(job_id: int) -> None:
     r = redis_client()
-    claimed = persist(lifecycle.claim, job_id, identity.current().host, identity.current().queue, pool.describe())
+    claimed, more = finishing.claim(job_id, identity.current().host, identity.current().queue, pool.describe())
     if claimed is None:
         persist(_recover_redelivery, job_id)
         return
     job, token = claimed
-    with heartbeat.Heartbeat(r, job_id, token, identity.current().host):
+    beat = heartbeat.Heartbeat(r, job_id, token, identity.current().host).__enter__()
+    try:
         # Retried like claim and finish: a database blip must not stop an attempt that runs on.
         outcome = runners.run(job, lambda: persist(lifecycle.holds, job.id, token))
+    except BaseException:
+        beat.__exit__(None, None, None)
+        raise
+    if more and outcome.status == Status.SUCCEEDED:
+        # More jobs wait for this worker: the next claim records this success in its own commit.
+        _count_for_health(r, outcome)
+        finishing.hold(lifecycle.Done(job, token, outcome.result, _note(outcome), timezone.now()), beat)
+        return
+    beat.__exit__(None, None, None)
     recorded = persist(
         lifecycle.finish,
         job,

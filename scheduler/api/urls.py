@@ -6,6 +6,7 @@ urlpatterns = [
     path("jobs/", views.JobList.as_view(), name="api-jobs"),
     path("jobs/batch/", views.submit_batch, name="api-batch"),
     path("jobs/<int:pk>/", views.JobDetail.as_view(), name="api-job"),
+    path("jobs/<int:pk>/wait/", views.wait_job, name="api-job-wait"),
     path("jobs/<int:pk>/cancel/", views.cancel_job, name="api-cancel"),
     path("jobs/<int:pk>/result.npy", views.job_result, name="api-job-result"),
     path("jobs/<int:pk>/log/", run_views.job_log, name="api-job-log"),

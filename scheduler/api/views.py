@@ -4,18 +4,21 @@ from django.db.models import QuerySet
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
 from rest_framework.decorators import api_view, permission_classes
+from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAdminUser, IsAuthenticated
 from rest_framework.response import Response
 
 from gpu_tasks.params import json_schema
 from gpu_tasks.registry import KINDS
 from scheduler.api import serializers as s
-from scheduler.jobs import control, finding, labqueue, limits, results, submission
-from scheduler.jobs.models import ContainerImage, Job, JobArray
+from scheduler.jobs import changes, control, finding, labqueue, limits, results, submission
+from scheduler.jobs.models import ContainerImage, Job, JobArray, Status
 from scheduler.jobs.visibility import fleet_seen_by, visible_arrays, visible_jobs
+
+WAIT_MAX_S = 30  # a long poll holds one of the web server's threads for at most this long
 
 
 class JobList(generics.ListAPIView):
@@ -25,6 +28,16 @@ class JobList(generics.ListAPIView):
         jobs = visible_jobs(self.request.user).select_related("owner").prefetch_related("after")
         query = {k: self.request.query_params.get(k, "") for k in ("status", "kind", "q")}
         return finding.filtered(jobs, **query).order_by("-created_at", "-id")
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("status", enum=Status.values, description="only jobs in this status"),
+            OpenApiParameter("kind", description="only jobs of this kind (/api/kinds/)"),
+            OpenApiParameter("q", description="search: a job id, part of a kind, or an owner's user name"),
+        ]
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
 
     @extend_schema(request=s.JobSpecSerializer, responses={201: s.SubmittedJobSerializer})
     def post(self, request):
@@ -41,6 +54,42 @@ class JobDetail(generics.RetrieveAPIView):
 
     def get_queryset(self) -> QuerySet[Job]:
         return visible_jobs(self.request.user).select_related("owner").prefetch_related("events", "after")
+
+
+@extend_schema(
+    parameters=[
+        OpenApiParameter(
+            "status", str, description="the status you saw last; answer once it differs (default: once final)"
+        ),
+        OpenApiParameter(
+            "timeout", float, description=f"seconds to wait at most (0 to {WAIT_MAX_S}, default {WAIT_MAX_S})"
+        ),
+    ],
+    responses={200: s.JobDetailSerializer},
+)
+@api_view(["GET"])
+def wait_job(request, pk: int):
+    """The job, as soon as its status is no longer `status` or it is final, or after `timeout` seconds
+    as it is then: a long poll woken by the job's own changes, instead of polling."""
+    jobs = visible_jobs(request.user).select_related("owner").prefetch_related("events", "after")
+    get_object_or_404(visible_jobs(request.user).values("id"), pk=pk)
+    seen, timeout = request.query_params.get("status", ""), _timeout(request.query_params.get("timeout"))
+
+    def check() -> tuple[bool, Job]:
+        job = jobs.get(pk=pk)
+        return job.is_final or bool(seen and job.status != seen), job
+
+    return Response(s.JobDetailSerializer(changes.wait_for(pk, timeout, check)).data)
+
+
+def _timeout(text: str | None) -> float:
+    try:
+        value = WAIT_MAX_S if text is None else float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= WAIT_MAX_S:
+        raise ValidationError({"timeout": f"must be a number of seconds from 0 to {WAIT_MAX_S}, got {text!r}"})
+    return value
 
 
 # 404 (no such job, or no saved array: its `detail` says which) is left out of the schema like the other

@@ -13,6 +13,8 @@
     gpuq:releaser:alive    string, set by the releaser loop each round (its expiry means no loop runs)
     gpuq:releaser:wake     list, pushed by a finished job to wake the releaser loop
     gpuq:forecast          string (JSON), waiting jobs' estimated starts and the reservation, set each round
+    gpuq:job:<id>          pub/sub channel: the job's status changed (scheduler/jobs/changes.py)
+    gpuq:querycount        hash <process role>:statements|commits -> count (benchmarks only, COUNT_QUERIES)
 
 Celery's own keys (queues named after GPUs, `_kombu.*`, `unacked*`) and the cache's (`gpuq-cache:*`)
 are named by Celery and Django; CACHE_PREFIX is given to Django here.
@@ -29,6 +31,7 @@ USAGE = f"{PREFIX}usage"
 RELEASER_ALIVE = f"{PREFIX}releaser:alive"
 RELEASER_WAKE = f"{PREFIX}releaser:wake"
 FORECAST = f"{PREFIX}forecast"
+QUERY_COUNTS = f"{PREFIX}querycount"
 CACHE_PREFIX = "gpuq-cache"
 
 
@@ -42,6 +45,10 @@ def gpu_history(uuid: str) -> str:
 
 def lease(job_id: int) -> str:
     return f"{PREFIX}lease:{job_id}"
+
+
+def job_changes(job_id: int) -> str:
+    return f"{PREFIX}job:{job_id}"
 
 
 def histogram(name: str) -> str:

@@ -1,6 +1,7 @@
 from django.apps import AppConfig
+from django.conf import settings
 
-from scheduler import checks
+from scheduler import checks, querycount
 
 
 class JobsConfig(AppConfig):
@@ -9,3 +10,5 @@ class JobsConfig(AppConfig):
 
     def ready(self) -> None:
         checks.register()
+        if settings.COUNT_QUERIES:
+            querycount.install()

@@ -35,12 +35,24 @@ def usage(r: redis.Redis, user_ids: Iterable[int], now: float | None = None) -> 
     return result
 
 
-def charge(r: redis.Redis, pipe, user_id: int, gpu_seconds: float, now: float | None = None) -> None:
-    """Add a finished attempt's GPU time to its owner's usage (read from `r`, written on `pipe`)."""
+# Read, decay and add inside Redis: one command on the caller's pipeline (no round trip of its own, a
+# worker's finish sends it with the metrics), and two workers charging one user cannot lose an update.
+CHARGE_LUA = """
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+local now, add, half = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local value = 0
+if raw then
+  local entry = cjson.decode(raw)
+  value = entry[1] * 0.5 ^ (math.max(0, now - entry[2]) / half)
+end
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode({value + add, now}))
+"""
+
+
+def charge(pipe, user_id: int, gpu_seconds: float, now: float | None = None) -> None:
+    """Add a finished attempt's GPU time to its owner's decayed usage, on `pipe` (the caller executes it)."""
     now = time.time() if now is None else now
-    # A lost race here only mis-charges one job's seconds; usage is a priority hint, not a bill.
-    current = usage(r, [user_id], now)[user_id]
-    pipe.hset(USAGE_KEY, str(user_id), json.dumps([current + gpu_seconds, now]))
+    pipe.eval(CHARGE_LUA, 1, USAGE_KEY, str(user_id), repr(now), repr(gpu_seconds), repr(settings.FAIRSHARE_HALF_LIFE))
 
 
 def interleave(queues: Mapping[int, Sequence], usage_by_user: dict[int, float], key_priority, key_work) -> list:

@@ -26,9 +26,11 @@ def filtered(jobs: QuerySet[Job], status: str = "", kind: str = "", q: str = "")
             raise BadFilter("kind", f"unknown kind {kind!r}; one of {', '.join(sorted(KINDS))}")
         jobs = jobs.filter(kind=kind)
     q = q.strip()
+    if "\x00" in q:  # PostgreSQL refuses NUL in text: a 400 here rather than its error as a 500
+        raise BadFilter("q", "a search cannot contain a NUL character")
     if q:
         match = Q(kind__icontains=q) | Q(owner__username__iexact=q)
-        if q.isdigit() and len(q) < 19:
+        if q.isascii() and q.isdigit() and len(q) < 19:  # "¹".isdigit() is True, int("¹") fails
             match |= Q(id=int(q))
         jobs = jobs.filter(match)
     return jobs

@@ -13,7 +13,9 @@
     waiting                     failed                 finish, cancel, fail_running: a job it     fail_dependents
                                                        waited for did not succeed
 
-Nothing else writes a job's status (tests/test_lifecycle.py checks). A worker may receive a job twice
+Nothing else writes a job's status (tests/test_lifecycle.py checks); on PostgreSQL the hot ones (mark_queued,
+claim, a success's finish) are single statements kept in lifecycle_sql.py, which only this module
+calls, and `claim_next` is a worker's finish and its next claim in one statement. A worker may receive a job twice
 (at-least-once delivery) and two processes may race on a row; `filter(id=..., status=...).update(...)`
 returning 0 rows means someone else already moved it.
 """
@@ -21,13 +23,16 @@ returning 0 rows means someone else already moved it.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Case, CharField, Value, When
 from django.utils import timezone
 
 from scheduler.dispatch.connections import redis_client
+from scheduler.jobs import changes, lifecycle_sql
 from scheduler.jobs.fairshare import charge
 from scheduler.jobs.models import FINAL, HELD, Job, JobEvent, Status
 from scheduler.metrics import observe
@@ -35,6 +40,8 @@ from scheduler.metrics import observe
 
 def record(job_id: int, message: str, status: str = "") -> None:
     JobEvent.objects.create(job_id=job_id, status=status, message=message)
+    if status:
+        changes.announce([job_id])
 
 
 def submitted(job_ids: list[int]) -> None:
@@ -47,6 +54,10 @@ def mark_queued(queue: str, gpu_uuid: str, reasons: dict[int, str]) -> list[int]
     the ids that moved (a job cancelled meanwhile stays cancelled)."""
     now = timezone.now()
     ids = list(reasons)
+    if connection.vendor == "postgresql":
+        released = lifecycle_sql.mark_queued(ids, queue, gpu_uuid, reasons, now)
+        changes.announce(released)
+        return released
     changed = Job.objects.filter(id__in=ids, status=Status.WAITING).update(
         status=Status.QUEUED,
         queue=queue,
@@ -89,6 +100,14 @@ def mark_gang_queued(job_id: int, gang: list[dict[str, str]], reason: str) -> bo
 def claim(job_id: int, host: str, worker_queue: str, where: str = "") -> tuple[Job, str] | None:
     """Start an attempt of a queued job; returns the job and the attempt's lease, or None."""
     lease = uuid.uuid4().hex
+    if connection.vendor == "postgresql":
+        _, job, _ = lifecycle_sql.finish_and_claim(
+            None, job_id, lease, timezone.now(), worker_queue, where or worker_queue
+        )
+        if job is None:
+            return None
+        changes.announce([job_id])
+        return job, lease
     table = Job._meta.db_table
     with transaction.atomic():
         # One statement moves the row and reads it back (UPDATE ... RETURNING: PostgreSQL, SQLite 3.35+).
@@ -106,6 +125,49 @@ def claim(job_id: int, host: str, worker_queue: str, where: str = "") -> tuple[J
     return job, lease
 
 
+@dataclass
+class Done:
+    """A succeeded attempt whose outcome a worker records with its next claim, in the same commit."""
+
+    job: Job
+    lease: str
+    result: dict | None
+    note: str
+    at: datetime
+
+
+def claim_next(
+    done: Done | None, job_id: int, host: str, worker_queue: str, where: str = ""
+) -> tuple[tuple[Job, str] | None, bool, bool]:
+    """Record `done` and claim the next job, in one statement on PostgreSQL: (the claim as `claim`
+    gives it, whether `done` was recorded, whether more jobs wait queued for this worker)."""
+    if connection.vendor != "postgresql":
+        recorded = done is not None and finish(
+            done.job, done.lease, Status.SUCCEEDED, result=done.result, note=done.note, at=done.at
+        )
+        return claim(job_id, host, worker_queue, where), recorded, False
+    lease = uuid.uuid4().hex
+    previous = None
+    if done is not None:
+        message = done.note or Status.SUCCEEDED
+        previous = {
+            "job_id": done.job.id,
+            "lease": done.lease,
+            "at": done.at,
+            "result": done.result,
+            "message": message,
+        }
+    recorded, job, more = lifecycle_sql.finish_and_claim(
+        previous, job_id, lease, timezone.now(), worker_queue, where or worker_queue
+    )
+    if recorded and done is not None:
+        _charge(done.job, done.at, announce=True)
+    if job is None:
+        return None, recorded, more
+    changes.announce([job_id])
+    return (job, lease), recorded, more
+
+
 def holds(job_id: int, lease: str) -> bool:
     """Whether the attempt holding `lease` still runs the job (not cancelled, not given to another)."""
     return Job.objects.filter(id=job_id, status=Status.RUNNING, lease=lease).exists()
@@ -120,9 +182,18 @@ def finish(
     error: str = "",
     error_kind: str = "",
     note: str = "",
+    at: datetime | None = None,
 ) -> bool:
-    """Record an attempt's outcome; only the attempt holding the lease may, and only once."""
-    now = timezone.now()
+    """Record an attempt's outcome (ended `at`, default now); only the attempt holding the lease may,
+    and only once."""
+    now = at or timezone.now()
+    if connection.vendor == "postgresql" and status == Status.SUCCEEDED:
+        # The common case in one statement; a failure also fails its dependents, in one transaction below.
+        fields = {"result": result, "error": error, "error_kind": error_kind}
+        changed = lifecycle_sql.finish(job.id, lease, now, status, fields, error or note or status)
+        if changed:
+            _charge(job, now, announce=True)
+        return changed
     with transaction.atomic():
         changed = Job.objects.filter(id=job.id, status=Status.RUNNING, lease=lease).update(
             status=status,
@@ -141,12 +212,15 @@ def finish(
     return bool(changed)
 
 
-def _charge(job: Job, finished_at) -> None:
-    """Count a finished attempt's GPU time: the owner's fair share, and the metrics."""
+def _charge(job: Job, finished_at, announce: bool = False) -> None:
+    """Count a finished attempt's GPU time: the owner's fair share, and the metrics; with `announce`,
+    tell the job's waiters in the same round trip."""
     r = redis_client()
     gpu_seconds = (finished_at - job.started_at).total_seconds()
     with r.pipeline(transaction=False) as pipe:
-        charge(r, pipe, job.owner_id, gpu_seconds * job.gpus)  # N GPUs for this long
+        if announce:
+            changes.announce([job.id], pipe)
+        charge(pipe, job.owner_id, gpu_seconds * job.gpus)  # N GPUs for this long
         observe(pipe, "duration", gpu_seconds)
         observe(pipe, "wait", (job.started_at - job.created_at).total_seconds())
         pipe.execute()

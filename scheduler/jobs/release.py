@@ -86,8 +86,8 @@ WAKE_KEY = keys.RELEASER_WAKE
 
 
 def nudge() -> None:
-    """After a job ends: wake the releaser loop for a round now (one Redis call, and the rounds of many
-    finishing jobs coalesce into one); release here only where no releaser loop is alive."""
+    """After a job is submitted or ends: wake the releaser loop for a round now (one Redis call, and
+    the rounds of many such wakes coalesce into one); release here only where no releaser loop is alive."""
     try:
         r = redis_client()
         with r.pipeline(transaction=False) as pipe:

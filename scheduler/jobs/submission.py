@@ -22,7 +22,7 @@ from scheduler.fleet.router import fits_fleet, fits_gang
 from scheduler.jobs import commands, dependencies, lifecycle, limits
 from scheduler.jobs.errors import SubmissionError
 from scheduler.jobs.models import FINAL, MAX_ID, ContainerImage, Job, JobArray, Quota, Status
-from scheduler.jobs.release import release_soon
+from scheduler.jobs.release import nudge
 
 
 @dataclass
@@ -195,7 +195,9 @@ def _store(user, prepared: list[Prepared], array: JobArray | None) -> list[Job]:
     jobs = Job.objects.bulk_create([_row(user, p, array) for p in prepared])
     _store_dependencies(jobs, prepared)
     lifecycle.submitted([j.id for j in jobs])
-    transaction.on_commit(release_soon)
+    # Off the request path: the releaser loop, woken now, gives an idle GPU the job at once (where no
+    # loop is alive, nudge releases here); the POST no longer waits for a release round (~13 ms).
+    transaction.on_commit(nudge)
     return jobs
 
 

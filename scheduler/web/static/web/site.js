@@ -25,7 +25,18 @@
   });
 
   // Lists marked data-refresh="SECONDS" are fetched again as the server renders them, while the tab is seen.
+  // A job's page (data-wait) is fetched again as soon as the job's status changes: the API's long poll
+  // answers then, or after SECONDS at the latest (new events and log lines).
   document.querySelectorAll("[data-refresh]").forEach((el) => {
+    const next = async () => {
+      if (el.dataset.wait) {
+        const seen = encodeURIComponent(el.dataset.status || "");
+        const w = await fetch(`${el.dataset.wait}?status=${seen}&timeout=${el.dataset.refresh}`,
+          { credentials: "same-origin" }).catch(() => null);
+        if (w && w.ok) return again();
+      }
+      setTimeout(again, 1000 * Number(el.dataset.refresh));
+    };
     const again = async () => {
       if (!document.hidden) {
         const r = await fetch(location.href, { credentials: "same-origin" }).catch(() => null);
@@ -34,14 +45,15 @@
           if (fresh) {
             el.replaceChildren(...fresh.childNodes);
             el.dataset.final = fresh.dataset.final || "";
+            el.dataset.status = fresh.dataset.status || "";
             el.dataset.refreshed = String(Number(el.dataset.refreshed || 0) + 1);
           }
         }
       }
       // A finished job's page has nothing more to learn.
-      if (el.dataset.final !== "1") setTimeout(again, 1000 * Number(el.dataset.refresh));
+      if (el.dataset.final !== "1") next();
     };
-    if (el.dataset.final !== "1") setTimeout(again, 1000 * Number(el.dataset.refresh));
+    if (el.dataset.final !== "1") next();
   });
 
   // The job page's log pane: new lines by number from the API, scrolled along while "follow" is ticked.
