@@ -64,6 +64,8 @@ def stack(docker_engine, tmp_path_factory):
         "CSRF_TRUSTED_ORIGINS": f"http://127.0.0.1:{port}",
         "SITE_URL": f"http://127.0.0.1:{port}",
         "METRICS_TOKEN": METRICS_TOKEN,
+        # The engine refuses a job container more CPUs than the host has (the default is 8; this one has 2).
+        "CONTAINER_CPUS": "1",
     }
     folder = tmp_path_factory.mktemp("compose-main")
     path, dotenv = cs.write_project(folder, "gpuqtest", env, "--cpu", "2", "--host", HOST)

@@ -74,6 +74,9 @@ def options(
     uid = uid_of(job)
     opts["user"] = f"{uid}:{uid}"
     opts["working_dir"] = WORK
+    # The job writes its working dir and outputs (/work, copied in before the start, so no tmpfs can hold
+    # it): this container's own layer is writable, and removed with it.
+    opts["read_only"] = False
     opts["environment"] = opts["environment"] | env
     opts["mounts"] = [
         EngineMount(target=f"/mounts/{m.name}", source=source, type="bind", read_only=m.read_only)

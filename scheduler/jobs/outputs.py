@@ -78,6 +78,8 @@ def keep(job: Job, staging: Staging) -> dict:
     if not source.is_dir():
         return {"files": 0, "bytes": 0}
     files, size = size_of(source)
+    if not files:
+        return {"files": 0, "bytes": 0}
     if size > room_for(job):
         shutil.rmtree(source, ignore_errors=True)
         raise OutputsRefused(refusal(job, size))
