@@ -69,10 +69,11 @@ with connection.cursor() as cur:
     cur.execute(
         f"INSERT INTO {Job._meta.db_table} (owner_id, kind, params, status, priority, time_limit, memory_estimate, "
         "work_estimate, queue, gpu_uuid, route_reason, wait_reason, attempts, lease, error, error_kind, "
-        "created_at, started_at, finished_at) "
+        "name, tags, gpus, gang, runner, outputs_bytes, created_at, started_at, finished_at) "
         "SELECT (%s::bigint[])[1 + g %% 21], 'matmul', %s::jsonb, "
         "(ARRAY['succeeded','succeeded','succeeded','succeeded','succeeded','succeeded','succeeded','succeeded','failed','cancelled'])[1 + (g * 7) %% 10], "
-        "0, 600, 12582912, 0.01, '', '', '', '', 1, '', '', '', now() - make_interval(days => 1, secs => g), "
+        "0, 600, 12582912, 0.01, '', '', '', '', 1, '', '', '', '', '[]'::jsonb, 1, '[]'::jsonb, '', 0, "
+        "now() - make_interval(days => 1, secs => g), "
         "now() - make_interval(days => 1, secs => g), now() - make_interval(days => 1, secs => g) "
         "FROM generate_series(%s, %s) AS g",
         [owners, '{"n": 1024}', START, END],
