@@ -137,7 +137,7 @@ def _rootfs_tar(busybox: Path, extra: dict[str, Path] | None = None) -> bytes:
             lib = tarfile.TarInfo("lib")
             lib.type, lib.linkname = tarfile.SYMTYPE, "usr/lib"
             tar.addfile(lib)
-        tar.add(busybox, arcname="bin/busybox")
+        tar.add(str(busybox.resolve()), arcname="bin/busybox")  # a static file, not a link to the host
         for tool in TOOLS:
             link = tarfile.TarInfo(f"bin/{tool}")
             link.type, link.linkname = tarfile.SYMTYPE, "busybox"

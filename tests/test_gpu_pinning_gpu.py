@@ -52,9 +52,14 @@ def smi(fields: str) -> list[list[str]]:
     return [[cell.strip() for cell in line.split(",")] for line in out.strip().splitlines()]
 
 
+def _path() -> str:
+    """The project first, then whatever the caller had (the GPU host's bundle lives on PYTHONPATH)."""
+    return os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+
+
 def in_child(code: str, visible: str) -> dict:
     """Run `code` (which prints one JSON line) in a process pinned the way workers are."""
-    env = {**os.environ, "CUDA_VISIBLE_DEVICES": visible, "CUDA_DEVICE_ORDER": "PCI_BUS_ID", "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": visible, "CUDA_DEVICE_ORDER": "PCI_BUS_ID", "PYTHONPATH": _path()}
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout.strip().splitlines()[-1])

@@ -65,15 +65,22 @@ def check_gpu_container(client, uuid: str, image: str = GPU_PROBE_IMAGE, mode: s
 
     name = f"one-shot GPU container ({uuid})"
     try:
-        output = client.containers.run(
+        container = client.containers.run(
             image,
             ["nvidia-smi", "-L"],
             device_requests=container_gpu.device_requests(uuid, mode),
             environment={"NVIDIA_VISIBLE_DEVICES": uuid},
             network_mode="none",
             security_opt=["no-new-privileges"],
-            remove=True,
-        ).decode()
+            detach=True,
+        )
+        # Read the output before removing it: with remove=True, Podman's compatible API can drop the
+        # container, and its logs, before the SDK asks for them.
+        try:
+            container.wait(timeout=60)
+            output = container.logs().decode()
+        finally:
+            container.remove(force=True)
     except docker.errors.ImageNotFound:
         return Finding(False, name, f"image {image} is not on the engine: pull it (docker pull {image})")
     except docker.errors.DockerException as exc:
