@@ -13,6 +13,7 @@ import pytest
 from scheduler.jobs.models import ContainerImage
 from tests import engine, support
 from tests.conftest import running_system
+from tests.test_containers import log_lines
 from tests.test_doctor import doctor_command
 from tests.test_e2e import wait_final
 from tests.test_gpu_e2e import nvml_gpus
@@ -71,7 +72,8 @@ def run_jobs(live, cast, image: str, count: int, command: str = LIST_GPUS, **par
 
 
 def log(job: dict) -> list[str]:
-    return [e["message"] for e in job["events"] if not e["status"]]
+    """What the container printed, as the job's numbered log keeps it."""
+    return log_lines(job)
 
 
 def gpus_listed(job: dict) -> list[str]:
