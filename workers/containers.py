@@ -121,6 +121,8 @@ def run_attempt(job: Job, still_ours: Callable[[], bool], execute: Callable | No
             return timed_out  # the soft limit interrupted a call to the engine, which reports it as its own error
         return Outcome(Status.FAILED, result=exc.result, error=str(exc), error_kind=exc.kind)
     except Exception as exc:  # the engine's own failures are the job's, not the worker's
+        if time.monotonic() - started >= job.time_limit:
+            return timed_out  # the soft limit interrupted the engine's client, which wrapped it (seen under load)
         log.exception("container job %s failed", job.id)
         return Outcome(Status.FAILED, error=f"{type(exc).__name__}: {exc}", error_kind="container")
 
