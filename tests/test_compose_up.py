@@ -256,7 +256,8 @@ def test_a_container_job_runs_through_the_docker_proxy_locked_down(stack, admin,
     assert config["Labels"]["gpuq.queue"] in WORKERS.values()
     done = wait_final(stack, admin, submitted["id"])
     assert done["status"] == "succeeded", done
-    lines = [e["message"] for e in done["events"] if not e["status"]]
+    answer = admin.get(f"{stack.url}/api/jobs/{submitted['id']}/log/", timeout=30)  # the job's numbered log
+    lines = [line["text"] for line in answer.json()["lines"]]
     assert "hello from the sandbox" in lines and "65534" in lines
 
 
