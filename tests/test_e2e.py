@@ -2,14 +2,31 @@
 
 import json
 import subprocess
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 import pytest
 
+from scheduler.dispatch.connections import redis_client
+from scheduler.fleet import store as fleet
 from tests import support
 from tests.conftest import METRICS_TOKEN
 
 pytestmark = [pytest.mark.sqlite, pytest.mark.slow]
 FINAL = {"succeeded", "failed", "cancelled"}
+
+
+@contextmanager
+def draining(uuids: Iterable[str], reason: str) -> Iterator[None]:
+    """Drain these GPUs for the block, so that the next jobs go to the others; resume them after."""
+    r, uuids = redis_client(), list(uuids)
+    for uuid in uuids:
+        fleet.set_draining(r, uuid, True, reason)
+    try:
+        yield
+    finally:
+        for uuid in uuids:
+            fleet.set_draining(r, uuid, False)
 
 
 def wait_final(session, url: str, job_id: int, timeout: float = 60) -> dict:

@@ -9,11 +9,9 @@ from contextlib import contextmanager
 import pytest
 import requests
 
-from scheduler.dispatch.connections import redis_client
-from scheduler.fleet import store as fleet
 from scheduler.jobs.models import Job, JobEvent, Status
 from tests import support
-from tests.test_e2e import wait_final
+from tests.test_e2e import draining, wait_final
 
 pytestmark = [pytest.mark.slow]
 
@@ -31,15 +29,9 @@ def wait_status(job_id: int, status: str, timeout: float = 60) -> Job:
 @contextmanager
 def only_on(live, host: str) -> Iterator[None]:
     """Drain every other GPU of the live system, so that the next jobs run on `host`'s worker."""
-    r = redis_client()
     others = [s.uuid for s in live.wait_for_gpus(len(live.workers)) if s.host != host]
-    for uuid in others:
-        fleet.set_draining(r, uuid, True, "test: only one worker")
-    try:
+    with draining(others, "test: only one worker"):
         yield
-    finally:
-        for uuid in others:
-            fleet.set_draining(r, uuid, False)
 
 
 def events(job_id: int) -> list[str]:

@@ -6,11 +6,9 @@ from contextlib import contextmanager
 
 import pytest
 
-from scheduler.dispatch.connections import redis_client
-from scheduler.fleet import store as fleet
 from scheduler.jobs.models import Job, Status
 from tests import support
-from tests.test_e2e import wait_final
+from tests.test_e2e import draining, wait_final
 
 pytestmark = [pytest.mark.gpu, pytest.mark.slow]
 
@@ -67,15 +65,8 @@ def test_each_job_runs_on_the_gpu_it_was_routed_to(gpu_system, live_cast):
 @contextmanager
 def only_on_gpu(system, uuid: str) -> Iterator[None]:
     """Drain the other GPUs, so that the next jobs run on `uuid`'s worker."""
-    r = redis_client()
-    others = [u for u in system.gpus if u != uuid]
-    for other in others:
-        fleet.set_draining(r, other, True, "test: only one GPU")
-    try:
+    with draining([u for u in system.gpus if u != uuid], "test: only one GPU"):
         yield
-    finally:
-        for other in others:
-            fleet.set_draining(r, other, False)
 
 
 def test_a_job_out_of_gpu_memory_fails_plainly_and_the_next_one_runs_on_the_same_gpu(gpu_system, live_cast):
