@@ -36,7 +36,9 @@ class Plain:
     """Plain Celery workers, pinned like ours, on another DB of the same Redis."""
 
     def __init__(self, redis_url: str, gpus: list[str], n_workers: int):
-        self.url = redis_url.rsplit("/", 1)[0] + "/14"
+        # A DB number of its own beside ours, so that two benchmarks on one Redis keep apart.
+        base, db = redis_url.rsplit("/", 1)
+        self.url = f"{base}/{(int(db or 0) + 8) % 16}"
         self.r = redis.Redis.from_url(self.url, socket_timeout=600)  # redis-py would cut a long BLPOP at 5 s
         self.r.flushdb()
         env = {**os.environ, "PLAIN_BROKER_URL": self.url}

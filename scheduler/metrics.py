@@ -7,6 +7,7 @@ records a job's end, so every web and worker process reports the same cumulative
 from __future__ import annotations
 
 import hmac
+from collections.abc import Iterable
 
 from django.conf import settings
 from django.db.models import Count
@@ -23,15 +24,17 @@ BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 
 HISTOGRAMS = {"duration": "gpuq_job_duration_seconds", "wait": "gpuq_job_wait_seconds"}
 
 
-def observe(pipe, name: str, seconds: float) -> None:
-    """Count one observation into the Redis-held histogram `name` (duration or wait), on a pipeline
-    the caller executes (a finished job sends all its counts in one round trip)."""
+def observe(pipe, name: str, seconds: Iterable[float]) -> None:
+    """Count observations into the Redis-held histogram `name` (duration or wait), on a pipeline the
+    caller executes: the jobs of one finish send all their counts in one round trip, one command a bucket."""
+    values = list(seconds)
     key = keys.histogram(name)
     for bound in BUCKETS:
-        if seconds <= bound:
-            pipe.hincrby(key, str(bound), 1)
-    pipe.hincrby(key, "count", 1)
-    pipe.hincrbyfloat(key, "sum", seconds)
+        n = sum(1 for v in values if v <= bound)
+        if n:
+            pipe.hincrby(key, str(bound), n)
+    pipe.hincrby(key, "count", len(values))
+    pipe.hincrbyfloat(key, "sum", sum(values))
 
 
 class Collector:

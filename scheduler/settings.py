@@ -311,6 +311,13 @@ GPU_FEED_SECONDS = envfloat(
     "GPU_FEED_SECONDS", 0.5, why="expected seconds of short jobs a GPU may hold beyond GPU_SLOTS"
 )
 GPU_MAX_HELD = envint("GPU_MAX_HELD", 32, why="the most jobs a GPU holds while feeding it short ones")
+# Short jobs released to one GPU together go in one message, claimed in one statement (scheduler/jobs/sending.py):
+# a message and a commit each cost more than a no-op job (docs/BENCHMARKS.md).
+JOB_BUNDLE_SECONDS = envfloat(
+    "JOB_BUNDLE_SECONDS",
+    0.1,
+    why="expected seconds of work of the short jobs one GPU is sent in one message (0: a message per job)",
+)
 GPU_CONCURRENCY = envint("GPU_CONCURRENCY", 1, why="jobs a GPU worker runs at the same time")
 # scheduler/fleet/reservation.py
 GPU_RESERVATIONS = envbool(

@@ -1,12 +1,12 @@
-"""A short job's success is recorded with the worker's next claim: one statement and one commit for
-both, where a commit costs more than a no-op job (~4.6 ms of fsync on the CPU machine, BENCHMARKS.md).
+"""Short jobs' successes are recorded with the worker's next claim: one statement and one commit for
+all of them, where a commit costs more than a no-op job (~4.6 ms of fsync on the CPU machine, BENCHMARKS.md).
 
 Only while more jobs wait queued for this worker (the claim says so), so the next claim comes at
-once; a lone job is recorded straight away. A flusher thread records a held success that no claim
-took within FLUSH_AFTER_S (the next message was slow or lost). The attempt's lease stays alive in
-Redis until its success is recorded; a process that dies meanwhile loses only the held outcome: the
-job is still `running` in the database, its lease expires, and the reaper gives it to a new attempt
-(at-least-once, never twice at the same time).
+once; otherwise they are recorded straight away. A flusher thread records held successes that no
+claim took within FLUSH_AFTER_S (the next message was slow or lost). The attempt's leases stay alive
+in Redis until its successes are recorded; a process that dies meanwhile loses only the held
+outcomes: the jobs are still `running` in the database, their leases expire, and the reaper gives
+them to a new attempt (at-least-once, never twice at the same time).
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from celery.signals import worker_process_shutdown
 
 from scheduler.jobs import lifecycle
+from scheduler.jobs.models import Job
 from scheduler.jobs.release import nudge
-from workers import heartbeat
+from workers import heartbeat, identity
 from workers.persist import persist
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ FLUSH_AFTER_S = 0.02
 
 @dataclass
 class Held:
-    done: lifecycle.Done
+    done: list[lifecycle.Done]
     beat: heartbeat.Heartbeat
     since: float
 
@@ -40,21 +41,19 @@ _held: list[Held] = []  # at most one: the next claim or the flusher takes it
 _flusher_pid = 0
 
 
-def claim(job_id: int, host: str, queue: str, where: str) -> tuple[tuple | None, bool]:
-    """Claim `job_id`, recording a held success in the same commit; (the claim, more queued)."""
-    held = _take()
-    try:
-        claimed, recorded, more = persist(lifecycle.claim_next, held.done if held else None, job_id, host, queue, where)
-    finally:
-        if held:
-            held.beat.__exit__(None, None, None)
-    if held and recorded:
-        nudge()
-    return claimed, more
+def claim(job_ids: list[int], where: str) -> tuple[list[Job], str, bool]:
+    """Claim the jobs `job_ids`, recording held successes in the same commit; (the jobs claimed,
+    their attempt's lease, whether more wait queued for this worker)."""
+    return _record(_take(), job_ids, where)
 
 
-def hold(done: lifecycle.Done, beat: heartbeat.Heartbeat) -> None:
-    """Keep a success (its lease still renewed by `beat`) for the next claim to record."""
+def record(done: list[lifecycle.Done], beat: heartbeat.Heartbeat) -> None:
+    """Record successes now, in one statement."""
+    _record(Held(done, beat, time.monotonic()), [], "")
+
+
+def hold(done: list[lifecycle.Done], beat: heartbeat.Heartbeat) -> None:
+    """Keep successes (their leases still renewed by `beat`) for the next claim to record."""
     global _flusher_pid
     with _lock:
         if _flusher_pid != os.getpid():  # a forked pool process starts its own flusher
@@ -65,17 +64,27 @@ def hold(done: lifecycle.Done, beat: heartbeat.Heartbeat) -> None:
 
 
 def flush() -> None:
-    """Record a held success now (no claim took it in time, or the process stops)."""
+    """Record held successes now (no claim took them in time, or the process stops)."""
     held = _take()
-    if held is None:
-        return
-    try:
-        d = held.done
-        recorded = persist(lifecycle.finish, d.job, d.lease, "succeeded", result=d.result, note=d.note, at=d.at)
-    finally:
+    if held is not None:
+        _record(held, [], "")
+
+
+def _record(held: Held | None, job_ids: list[int], where: str) -> tuple[list[Job], str, bool]:
+    me = identity.current()
+    if held and not held.done and not job_ids:  # nothing to write
         held.beat.__exit__(None, None, None)
-    if recorded:
+        return [], "", False
+    try:
+        jobs, lease, recorded, more = persist(
+            lifecycle.claim_next, held.done if held else [], job_ids, me.host, me.queue, where
+        )
+    finally:
+        if held:
+            held.beat.__exit__(None, None, None)
+    if held and recorded:
         nudge()
+    return jobs, lease, more
 
 
 def _take() -> Held | None:
@@ -96,8 +105,8 @@ def _flush_forever() -> None:
                     continue  # taken by a claim; a newer one has its own deadline
         try:
             flush()
-        except Exception:  # the database away past persist's patience: the reaper re-runs the job
-            log.exception("could not record a finished job")
+        except Exception:  # the database away past persist's patience: the reaper re-runs the jobs
+            log.exception("could not record finished jobs")
 
 
 @worker_process_shutdown.connect

@@ -27,32 +27,38 @@ def alive_on_this_host(entry: dict, host: str) -> bool:
 
 
 class Heartbeat:
-    """Keeps an attempt's lease alive while the job runs. One renewer thread per process serves every
-    attempt in it: starting a thread per job cost more than a millisecond job."""
+    """Keeps the leases of an attempt's jobs alive while they run (several where they were claimed
+    together), each set and deleted in one round trip. One renewer thread per process serves every
+    attempt in it: starting a thread per job cost more than a millisecond job. `task` names the Celery
+    task that runs them, for a cancel to stop (scheduler/jobs/control.py)."""
 
     _active: dict[int, tuple[redis.Redis, str]] = {}
     _lock = threading.Lock()
     _renewer: threading.Thread | None = None
     _renewer_pid = 0
 
-    def __init__(self, r: redis.Redis, job_id: int, token: str, host: str):
-        self.r, self.job_id = r, job_id
-        self.value = json.dumps({"token": token, "host": host, "pid": os.getpid()})
+    def __init__(self, r: redis.Redis, job_ids: list[int], token: str, host: str, task: str = ""):
+        self.r, self.job_ids = r, job_ids
+        self.value = json.dumps({"token": token, "host": host, "pid": os.getpid(), "task": task})
 
     def __enter__(self) -> Heartbeat:
-        self.r.set(keys.lease(self.job_id), self.value, ex=settings.LEASE_TTL)
+        with self.r.pipeline(transaction=False) as pipe:
+            for job_id in self.job_ids:
+                pipe.set(keys.lease(job_id), self.value, ex=settings.LEASE_TTL)
+            pipe.execute()
         with Heartbeat._lock:
-            Heartbeat._active[self.job_id] = (self.r, self.value)
+            Heartbeat._active.update({job_id: (self.r, self.value) for job_id in self.job_ids})
             Heartbeat._ensure_renewer()
         return self
 
     def __exit__(self, *exc) -> None:
         with Heartbeat._lock:
-            Heartbeat._active.pop(self.job_id, None)
+            for job_id in self.job_ids:
+                Heartbeat._active.pop(job_id, None)
         try:
-            self.r.delete(keys.lease(self.job_id))
+            self.r.delete(*(keys.lease(job_id) for job_id in self.job_ids))
         except redis.RedisError:
-            pass  # it expires by itself
+            pass  # they expire by themselves
 
     @classmethod
     def _ensure_renewer(cls) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from functools import partial
 
 from django.utils import timezone
 
@@ -26,27 +27,62 @@ class JobFailed(Exception):
     declared in `throws`, so the worker logs it in one line, without a traceback."""
 
 
-@app.task(name=RUN_JOB, throws=(JobFailed,))
-def run_job(job_id: int) -> None:
-    r = redis_client()
-    claimed, more = finishing.claim(job_id, identity.current().host, identity.current().queue, pool.describe())
-    if claimed is None:
-        persist(_recover_redelivery, job_id)
+@app.task(name=RUN_JOB, throws=(JobFailed,), bind=True)
+def run_job(self, job_id: int, also: list[int] | None = None) -> None:
+    """Run a job, or several short ones sent together (`also`: scheduler/jobs/release.py), claimed in one
+    statement and run back to back."""
+    ids = [job_id, *(also or [])]
+    jobs, token, more = finishing.claim(ids, pool.describe())
+    for lost in set(ids) - {job.id for job in jobs}:
+        persist(_recover_redelivery, lost)
+    if not jobs:
         return
-    job, token = claimed
-    beat = heartbeat.Heartbeat(r, job_id, token, identity.current().host).__enter__()
+    r = redis_client()
+    beat = heartbeat.Heartbeat(r, [job.id for job in jobs], token, identity.current().host, self.request.id)
+    beat.__enter__()
     try:
-        # Retried like claim and finish: a database blip must not stop an attempt that runs on.
-        outcome = runners.run(job, lambda: persist(lifecycle.holds, job.id, token))
+        done, failed = _run_all(r, jobs, token, beat)
     except BaseException:
         beat.__exit__(None, None, None)
         raise
-    if more and outcome.status == Status.SUCCEEDED:
-        # More jobs wait for this worker: the next claim records this success in its own commit.
-        _count_for_health(r, outcome)
-        finishing.hold(lifecycle.Done(job, token, outcome.result, _note(outcome), timezone.now()), beat)
+    if done:
+        _count_for_health(r, Outcome(Status.SUCCEEDED))
+    if more and not failed:
+        finishing.hold(done, beat)  # the next claim records them in its own commit
         return
-    beat.__exit__(None, None, None)
+    finishing.record(done, beat)
+    if failed:
+        nudge()
+        raise JobFailed(f"job {failed[0]} failed")
+
+
+def _run_all(r, jobs: list[Job], token: str, beat: heartbeat.Heartbeat) -> tuple[list[lifecycle.Done], list[str]]:
+    """Run the claimed jobs in order: (the successes to record, the failures recorded)."""
+    done: list[lifecycle.Done] = []
+    failed: list[str] = []
+    for i, job in enumerate(jobs):
+        began = timezone.now() if i else None  # the first began when it was claimed
+        # Retried like claim and finish: a database blip must not stop an attempt that runs on.
+        outcome = runners.run(job, partial(persist, lifecycle.holds, job.id, token))
+        if outcome.status == Status.SUCCEEDED:
+            done.append(lifecycle.Done(job, token, outcome.result, _note(outcome), timezone.now(), began))
+            continue
+        if done:  # a success since the last failure breaks the GPU's run of CUDA errors
+            _count_for_health(r, Outcome(Status.SUCCEEDED))
+        if _fail(r, job, token, outcome, began):
+            failed.append(f"{job.id}: {(outcome.error or '')[:500]}")
+        if outcome.error_kind == "sticky":
+            # A sticky CUDA error poisons this process's context: exit so a clean process replaces it,
+            # with the successes recorded and the jobs not yet run back to waiting.
+            finishing.record(done, beat)
+            for rest in jobs[i + 1 :]:
+                persist(lifecycle.requeue, rest.id, "its worker restarted after a CUDA error poisoned the context")
+            nudge()
+            os._exit(70)
+    return done, failed
+
+
+def _fail(r, job: Job, token: str, outcome: Outcome, began) -> bool:
     recorded = persist(
         lifecycle.finish,
         job,
@@ -56,15 +92,11 @@ def run_job(job_id: int) -> None:
         error=outcome.error,
         error_kind=outcome.error_kind,
         note=_note(outcome),
+        began=began,
     )
     if recorded:
         _count_for_health(r, outcome)
-        nudge()
-    if outcome.error_kind == "sticky":
-        # A sticky CUDA error poisons this process's context: exit so a clean process replaces it.
-        os._exit(70)
-    if recorded and outcome.status == Status.FAILED:
-        raise JobFailed(f"job {job_id} failed: {(outcome.error or '')[:500]}")
+    return recorded
 
 
 def _count_for_health(r, outcome: Outcome) -> None:

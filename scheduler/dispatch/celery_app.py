@@ -42,24 +42,29 @@ def shown_name(kind: str) -> str:
     return f"gpuq.{kind}" if kind else RUN_JOB
 
 
-def send_job(job_id: int, queue: str, time_limit: int, kind: str = "") -> None:
-    """Send a released job to its GPU's queue, with its soft and hard time limits (docs/ARCHITECTURE.md)."""
+def send_job(job_ids: list[int], queue: str, time_limit: int, kind: str = "") -> None:
+    """Send released jobs to their GPU's queue in one message (one job, or a bundle of short ones run
+    back to back: scheduler/jobs/sending.py), with its soft and hard time limits (docs/ARCHITECTURE.md).
+    The message's task id is its first job's."""
+    first, *also = job_ids
     app.send_task(
         RUN_JOB,
-        args=[job_id],
+        args=[first],
+        kwargs={"also": also} if also else None,
         queue=queue,
-        task_id=task_id(job_id),
+        task_id=task_id(first),
         shadow=shown_name(kind),
         soft_time_limit=time_limit,
         time_limit=time_limit + HARD_LIMIT_GRACE_S,
     )
 
 
-def revoke(job_id: int, kill: bool) -> None:
-    """Stop a job's message wherever it is; `kill` also SIGKILLs the pool process running it."""
+def revoke(job_id: int, kill: bool, task: str = "") -> None:
+    """Stop a job's message wherever it is (`task`: the message that runs it, where it was sent with
+    others); `kill` also SIGKILLs the pool process running it."""
     if kill:
         # SIGKILL: a job inside a CUDA call does not see SIGTERM until the call returns.
-        app.control.revoke(task_id(job_id), terminate=True, signal="SIGKILL")
+        app.control.revoke(task or task_id(job_id), terminate=True, signal="SIGKILL")
     else:
         app.control.revoke(task_id(job_id))
 

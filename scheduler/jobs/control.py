@@ -6,7 +6,7 @@ from django.db.models import Count
 
 from gpu_tasks.base import Stop
 from gpu_tasks.registry import get_kind
-from scheduler.dispatch import celery_app
+from scheduler.dispatch import celery_app, lease
 from scheduler.dispatch.connections import redis_client
 from scheduler.fleet import health
 from scheduler.fleet import store as fleet
@@ -21,7 +21,9 @@ def cancel(job: Job, by: str) -> bool:
     was_running = job.status in HELD
     cancelled = lifecycle.cancel(job, by)
     if cancelled and was_running:
-        celery_app.revoke(job.id, kill=get_kind(job.kind).runner.stop is Stop.KILL)
+        # A job sent with others runs in its bundle's message, named in its lease (workers/heartbeat.py).
+        task = (lease.holder(redis_client(), job.id) or {}).get("task", "")
+        celery_app.revoke(job.id, kill=get_kind(job.kind).runner.stop is Stop.KILL, task=task)
     return cancelled
 
 

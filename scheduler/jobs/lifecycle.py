@@ -23,6 +23,7 @@ returning 0 rows means someone else already moved it.
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -97,17 +98,17 @@ def mark_gang_queued(job_id: int, gang: list[dict[str, str]], reason: str) -> bo
     return bool(changed)
 
 
-def claim(job_id: int, host: str, worker_queue: str, where: str = "") -> tuple[Job, str] | None:
-    """Start an attempt of a queued job; returns the job and the attempt's lease, or None."""
-    lease = uuid.uuid4().hex
+def claim(job_id: int, host: str, worker_queue: str, where: str = "", lease: str = "") -> tuple[Job, str] | None:
+    """Start an attempt of a queued job; returns the job and the attempt's lease (`lease`, or a new one), or None."""
+    lease = lease or uuid.uuid4().hex
     if connection.vendor == "postgresql":
-        _, job, _ = lifecycle_sql.finish_and_claim(
-            None, job_id, lease, timezone.now(), worker_queue, where or worker_queue
+        _, jobs, _ = lifecycle_sql.finish_and_claim(
+            [], [job_id], lease, timezone.now(), worker_queue, where or worker_queue
         )
-        if job is None:
+        if not jobs:
             return None
         changes.announce([job_id])
-        return job, lease
+        return jobs[0], lease
     table = Job._meta.db_table
     with transaction.atomic():
         # One statement moves the row and reads it back (UPDATE ... RETURNING: PostgreSQL, SQLite 3.35+).
@@ -134,38 +135,34 @@ class Done:
     result: dict | None
     note: str
     at: datetime
+    began: datetime | None = None  # when it started, where several jobs were claimed together before it
 
 
 def claim_next(
-    done: Done | None, job_id: int, host: str, worker_queue: str, where: str = ""
-) -> tuple[tuple[Job, str] | None, bool, bool]:
-    """Record `done` and claim the next job, in one statement on PostgreSQL: (the claim as `claim`
-    gives it, whether `done` was recorded, whether more jobs wait queued for this worker)."""
-    if connection.vendor != "postgresql":
-        recorded = done is not None and finish(
-            done.job, done.lease, Status.SUCCEEDED, result=done.result, note=done.note, at=done.at
-        )
-        return claim(job_id, host, worker_queue, where), recorded, False
+    done: list[Done], job_ids: list[int], host: str, worker_queue: str, where: str = ""
+) -> tuple[list[Job], str, set[int], bool]:
+    """Record the successes `done` and claim the jobs `job_ids` still queued for this worker, in one
+    statement on PostgreSQL: (the jobs claimed, in order; the lease their attempt holds; the ids of
+    `done` recorded; whether other jobs wait queued for this worker)."""
     lease = uuid.uuid4().hex
-    previous = None
-    if done is not None:
-        message = done.note or Status.SUCCEEDED
-        previous = {
-            "job_id": done.job.id,
-            "lease": done.lease,
-            "at": done.at,
-            "result": done.result,
-            "message": message,
-        }
-    recorded, job, more = lifecycle_sql.finish_and_claim(
-        previous, job_id, lease, timezone.now(), worker_queue, where or worker_queue
+    if connection.vendor != "postgresql":
+        recorded = {d.job.id for d in done if finish(d.job, d.lease, Status.SUCCEEDED, **_outcome(d))}
+        claims = [claim(job_id, host, worker_queue, where, lease) for job_id in job_ids]
+        return [c[0] for c in claims if c is not None], lease, recorded, False
+    previous = [
+        _outcome(d) | {"job_id": d.job.id, "lease": d.lease, "message": d.note or Status.SUCCEEDED} for d in done
+    ]
+    recorded, jobs, more = lifecycle_sql.finish_and_claim(
+        previous, job_ids, lease, timezone.now(), worker_queue, where or worker_queue
     )
-    if recorded and done is not None:
-        _charge(done.job, done.at, announce=True)
-    if job is None:
-        return None, recorded, more
-    changes.announce([job_id])
-    return (job, lease), recorded, more
+    if recorded:
+        _charge([(d.job, d.began or d.job.started_at, d.at) for d in done if d.job.id in recorded], announce=True)
+    changes.announce([job.id for job in jobs])
+    return jobs, lease, recorded, more
+
+
+def _outcome(d: Done) -> dict:
+    return {"result": d.result, "note": d.note, "at": d.at, "began": d.began}
 
 
 def holds(job_id: int, lease: str) -> bool:
@@ -183,16 +180,17 @@ def finish(
     error_kind: str = "",
     note: str = "",
     at: datetime | None = None,
+    began: datetime | None = None,
 ) -> bool:
-    """Record an attempt's outcome (ended `at`, default now); only the attempt holding the lease may,
-    and only once."""
+    """Record an attempt's outcome (ended `at`, default now; begun `began`, default when it was claimed);
+    only the attempt holding the lease may, and only once."""
     now = at or timezone.now()
     if connection.vendor == "postgresql" and status == Status.SUCCEEDED:
         # The common case in one statement; a failure also fails its dependents, in one transaction below.
         fields = {"result": result, "error": error, "error_kind": error_kind}
-        changed = lifecycle_sql.finish(job.id, lease, now, status, fields, error or note or status)
+        changed = lifecycle_sql.finish(job.id, lease, began, now, status, fields, error or note or status)
         if changed:
-            _charge(job, now, announce=True)
+            _charge([(job, began or job.started_at, now)], announce=True)
         return changed
     with transaction.atomic():
         changed = Job.objects.filter(id=job.id, status=Status.RUNNING, lease=lease).update(
@@ -200,6 +198,7 @@ def finish(
             result=result,
             error=error,
             error_kind=error_kind,
+            started_at=began or job.started_at,
             finished_at=now,
             lease="",
         )
@@ -208,21 +207,24 @@ def finish(
             if status != Status.SUCCEEDED:
                 fail_dependents(job.id)
     if changed:
-        _charge(job, now)
+        _charge([(job, began or job.started_at, now)])
     return bool(changed)
 
 
-def _charge(job: Job, finished_at, announce: bool = False) -> None:
-    """Count a finished attempt's GPU time: the owner's fair share, and the metrics; with `announce`,
-    tell the job's waiters in the same round trip."""
-    r = redis_client()
-    gpu_seconds = (finished_at - job.started_at).total_seconds()
-    with r.pipeline(transaction=False) as pipe:
+def _charge(ended: list[tuple[Job, datetime, datetime]], announce: bool = False) -> None:
+    """Count finished attempts' GPU time (each job, its start, its end): the owners' fair share, and the
+    metrics, in one round trip; with `announce`, tell the jobs' waiters in it too."""
+    seconds = {job.id: (end - began).total_seconds() for job, began, end in ended}
+    by_owner: dict[int, float] = defaultdict(float)
+    for job, _, _ in ended:
+        by_owner[job.owner_id] += seconds[job.id] * job.gpus  # N GPUs for this long
+    with redis_client().pipeline(transaction=False) as pipe:
         if announce:
-            changes.announce([job.id], pipe)
-        charge(pipe, job.owner_id, gpu_seconds * job.gpus)  # N GPUs for this long
-        observe(pipe, "duration", gpu_seconds)
-        observe(pipe, "wait", (job.started_at - job.created_at).total_seconds())
+            changes.announce(list(seconds), pipe)
+        for owner_id, gpu_seconds in by_owner.items():
+            charge(pipe, owner_id, gpu_seconds)
+        observe(pipe, "duration", seconds.values())
+        observe(pipe, "wait", [(began - job.created_at).total_seconds() for job, began, _ in ended])
         pipe.execute()
 
 

@@ -19,12 +19,16 @@ from scheduler.jobs.models import Job, JobEvent, Status
 JOBS, EVENTS = Job._meta.db_table, JobEvent._meta.db_table
 
 
-def finish(job_id: int, lease: str, now: datetime, status: str, fields: dict, message: str) -> bool:
-    """running -> `status` for the attempt holding `lease`, with its event; whether it moved."""
+def finish(
+    job_id: int, lease: str, began: datetime | None, now: datetime, status: str, fields: dict, message: str
+) -> bool:
+    """running -> `status` for the attempt holding `lease`, with its event (`began`: its true start, where
+    it was claimed with others before it); whether it moved."""
     with connection.cursor() as cur:
         cur.execute(
             f"WITH moved AS (UPDATE {JOBS} SET status = %s, result = %s::jsonb, error = %s, error_kind = %s, "
-            f"finished_at = %s, lease = '' WHERE id = %s AND status = %s AND lease = %s RETURNING id), "
+            f"started_at = coalesce(%s, started_at), finished_at = %s, lease = '' "
+            f"WHERE id = %s AND status = %s AND lease = %s RETURNING id), "
             f"event AS (INSERT INTO {EVENTS} (job_id, at, status, message) SELECT id, %s, %s, %s FROM moved) "
             f"SELECT count(*) FROM moved",
             [
@@ -32,6 +36,7 @@ def finish(job_id: int, lease: str, now: datetime, status: str, fields: dict, me
                 None if fields["result"] is None else json.dumps(fields["result"]),
                 fields["error"],
                 fields["error_kind"],
+                began,
                 now,
                 job_id,
                 Status.RUNNING,
@@ -62,35 +67,34 @@ def mark_queued(ids: list[int], queue: str, gpu_uuid: str, reasons: dict[int, st
 
 
 def finish_and_claim(
-    done: dict | None, job_id: int, lease: str, now: datetime, worker_queue: str, where: str
-) -> tuple[bool, Job | None, bool]:
-    """One statement, one commit: record the previous attempt's success (`done`: job_id, lease, at,
-    result, message) and claim the next job. (whether `done` was recorded, the claimed row or None,
-    whether more jobs wait queued for this worker)."""
-    finish_sql, finish_params = "SELECT NULL::bigint AS id WHERE false", []
-    if done is not None:
-        finish_sql = (
-            f"UPDATE {JOBS} SET status = %s, result = %s::jsonb, error = '', error_kind = '', finished_at = %s, "
-            f"lease = '' WHERE id = %s AND status = %s AND lease = %s RETURNING id"
-        )
-        result = None if done["result"] is None else json.dumps(done["result"])
-        finish_params = [Status.SUCCEEDED, result, done["at"], done["job_id"], Status.RUNNING, done["lease"]]
+    done: list[dict], job_ids: list[int], lease: str, now: datetime, worker_queue: str, where: str
+) -> tuple[set[int], list[Job], bool]:
+    """One statement, one commit: record the previous attempts' successes (`done`: each job_id, lease,
+    began, at, result, message) and claim the jobs `job_ids` still queued for this worker. (the ids
+    recorded, the claimed rows in the order asked, whether other jobs wait queued for this worker)."""
+    column = {key: [d[key] for d in done] for key in ("job_id", "lease", "began", "at", "message")}
+    results = [None if d["result"] is None else json.dumps(d["result"]) for d in done]
     rows = list(
         Job.objects.raw(
-            f"WITH done AS ({finish_sql}), "
-            f"done_event AS (INSERT INTO {EVENTS} (job_id, at, status, message) SELECT id, %s, %s, %s FROM done), "
+            f"WITH d AS (SELECT * FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[], %s::timestamptz[], "
+            f"%s::text[], %s::text[]) AS d(id, lease, began, at, result, message)), "
+            f"done AS (UPDATE {JOBS} AS j SET status = %s, result = d.result::jsonb, error = '', error_kind = '', "
+            f"started_at = coalesce(d.began, j.started_at), finished_at = d.at, lease = '' FROM d "
+            f"WHERE j.id = d.id AND j.status = %s AND j.lease = d.lease RETURNING j.id, d.at, d.message), "
+            f"done_event AS (INSERT INTO {EVENTS} (job_id, at, status, message) SELECT id, at, %s, message FROM done), "
             f"moved AS (UPDATE {JOBS} SET status = %s, lease = %s, started_at = %s, error = '', error_kind = '', "
-            f"attempts = attempts + 1 WHERE id = %s AND status = %s AND queue = %s RETURNING *), "
+            f"attempts = attempts + 1 WHERE id = ANY(%s) AND status = %s AND queue = %s RETURNING *), "
             f"event AS (INSERT INTO {EVENTS} (job_id, at, status, message) SELECT id, %s, %s, "
             f"'attempt ' || attempts || ' started: ' || kind || ' on ' || %s FROM moved) "
-            f"SELECT moved.*, (SELECT count(*) FROM done) AS done_n, EXISTS (SELECT 1 FROM {JOBS} "
-            f"WHERE queue = %s AND status = %s AND id <> %s) AS more_queued "
+            f"SELECT moved.*, (SELECT array_agg(id) FROM done) AS done_ids, EXISTS (SELECT 1 FROM {JOBS} "
+            f"WHERE queue = %s AND status = %s AND NOT id = ANY(%s)) AS more_queued "
             f"FROM (SELECT 1) AS one LEFT JOIN moved ON true",
-            finish_params
-            + [(done or {}).get("at", now), Status.SUCCEEDED, (done or {}).get("message", "")]
-            + [Status.RUNNING, lease, now, job_id, Status.QUEUED, worker_queue, now, Status.RUNNING, where]
-            + [worker_queue, Status.QUEUED, job_id],
+            [column["job_id"], column["lease"], column["began"], column["at"], results, column["message"]]
+            + [Status.SUCCEEDED, Status.RUNNING, Status.SUCCEEDED]
+            + [Status.RUNNING, lease, now, job_ids, Status.QUEUED, worker_queue, now, Status.RUNNING, where]
+            + [worker_queue, Status.QUEUED, job_ids],
         )
     )
-    row = rows[0]
-    return bool(row.done_n), (row if row.id is not None else None), bool(row.more_queued)
+    order = {job_id: i for i, job_id in enumerate(job_ids)}
+    claimed = sorted((row for row in rows if row.id is not None), key=lambda row: order[row.id])
+    return set(rows[0].done_ids or ()), claimed, bool(rows[0].more_queued)

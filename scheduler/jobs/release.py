@@ -23,7 +23,7 @@ from scheduler.fleet import store as fleet
 from scheduler.fleet.router import Decision, GpuState, JobDemand, route
 from scheduler.fleet.router import room as router_room
 from scheduler.fleet.snapshot import Snapshot
-from scheduler.jobs import dependencies, fairshare, lifecycle, quotas
+from scheduler.jobs import dependencies, fairshare, lifecycle, quotas, sending
 from scheduler.jobs.holdings import HARD_KILL_MARGIN_S, Holding, held_rows, holdings
 from scheduler.jobs.models import HELD, Job, Status
 
@@ -218,17 +218,12 @@ def _apply(jobs: list[Job], decisions: list[Decision], uuids: dict[str, str]) ->
         if lifecycle.mark_gang_queued(d.job_id, [{"queue": q, "uuid": uuids.get(q, "")} for q in d.gang], d.reason)
     ]
     # Messages go out once the release is committed, in the order the router placed the jobs.
-    transaction.on_commit(lambda: _send_all(released, by_id))
+    transaction.on_commit(lambda: sending.send_all(released, by_id))
     for reason, ids in waiting_reasons.items():
         Job.objects.filter(id__in=ids, status=Status.WAITING).update(wait_reason=reason)
     return len(released)
 
 
-def _send_all(released: list[tuple[str, int]], by_id: dict[int, Job]) -> None:
-    for queue, job_id in released:
-        celery_app.send_job(job_id, queue, by_id[job_id].time_limit, by_id[job_id].kind)
-
-
 def resend(job: Job) -> None:
     """Send a released job's message again (Redis lost it); a duplicate is dropped by the claim."""
-    celery_app.send_job(job.id, job.queue, job.time_limit, job.kind)
+    celery_app.send_job([job.id], job.queue, job.time_limit, job.kind)
