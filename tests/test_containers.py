@@ -206,6 +206,20 @@ def test_root_runs_only_where_staff_allowed_it_for_the_image(cast, settings):
     assert create_options(job, entry, worker)["user"] == "0:0"
 
 
+def test_a_container_gets_the_cpus_asked_for_but_never_more_than_the_host_has(cast, settings):
+    import os
+
+    from workers.containers import create_options
+
+    entry = ContainerImage.objects.create(image="team/train:1")
+    job = Job(id=5, attempts=1, params={"image": "team/train:1", "command": "", "env": ""})
+    worker = WorkerIdentity("cpu", "node1", "CPU-node1", "cpu.node1")
+    settings.CONTAINER_CPUS = 0.5
+    assert create_options(job, entry, worker)["nano_cpus"] == 500_000_000
+    settings.CONTAINER_CPUS = 4096.0  # the engine would refuse to start it
+    assert create_options(job, entry, worker)["nano_cpus"] == os.cpu_count() * 1_000_000_000
+
+
 def test_a_networked_image_runs_on_its_own_network_and_an_allowed_root_as_root(live, live_cast, container_engine):
     ContainerImage.objects.filter(image=container_engine.image).update(allow_network=True, allow_root=True)
     job = submit(live, live_cast, image=container_engine.image, command="sh -c 'id -u; sleep 30'")
