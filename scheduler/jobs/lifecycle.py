@@ -3,6 +3,8 @@
     from                        to                     who                                        function
     (new)                       waiting                submission (scheduler/jobs/submission.py)  submitted
     waiting                     queued                 the releaser, for a GPU with room          mark_queued
+                                                       the submission, for an idle GPU while      release_to_idle
+                                                       nothing else waits
     queued                      running                the worker that receives the job           claim
     running                     succeeded | failed     that attempt, while it holds the lease     finish
     queued | running            waiting                the reaper (GPU silent, attempt lost),     requeue
@@ -78,6 +80,15 @@ def mark_queued(queue: str, gpu_uuid: str, reasons: dict[int, str]) -> list[int]
         [JobEvent(job_id=i, status=Status.QUEUED, message=f"routed to {queue}: {reasons[i]}") for i in ids]
     )
     return ids
+
+
+def release_to_idle(job_id: int, queue: str, gpu_uuid: str, reason: str, lock_id: int) -> bool:
+    """Release a lone waiting job to a GPU that holds nothing, in one statement (PostgreSQL), only while
+    nothing else waits and no release round runs (scheduler/jobs/idle_release.py)."""
+    if lifecycle_sql.release_to_idle(job_id, queue, gpu_uuid, reason, timezone.now(), lock_id):
+        changes.announce([job_id])
+        return True
+    return False
 
 
 def mark_gang_queued(job_id: int, gang: list[dict[str, str]], reason: str) -> bool:

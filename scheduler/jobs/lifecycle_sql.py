@@ -14,9 +14,9 @@ from datetime import datetime
 
 from django.db import connection
 
-from scheduler.jobs.models import Job, JobEvent, Status
+from scheduler.jobs.models import Job, JobEvent, Quota, Status
 
-JOBS, EVENTS = Job._meta.db_table, JobEvent._meta.db_table
+JOBS, EVENTS, QUOTAS = Job._meta.db_table, JobEvent._meta.db_table, Quota._meta.db_table
 
 
 def finish(
@@ -64,6 +64,27 @@ def mark_queued(ids: list[int], queue: str, gpu_uuid: str, reasons: dict[int, st
         )
         moved = {row[0] for row in cur.fetchall()}
     return [i for i in ids if i in moved]
+
+
+def release_to_idle(job_id: int, queue: str, gpu_uuid: str, reason: str, now: datetime, lock_id: int) -> bool:
+    """waiting -> queued on `queue`, with its event, only while no other job waits, that GPU holds
+    nothing (nor does any multi-GPU job), the owner has no GPU quota and no release round holds the
+    releaser's lock (taken for this statement alone); whether it moved."""
+    held = (Status.QUEUED, Status.RUNNING)
+    with connection.cursor() as cur:
+        cur.execute(
+            f"WITH moved AS (UPDATE {JOBS} AS j SET status = %s, queue = %s, gpu_uuid = %s, wait_reason = '', "
+            f"queued_at = %s, route_reason = %s WHERE j.id = %s AND j.status = %s "
+            f"AND NOT EXISTS (SELECT 1 FROM {JOBS} WHERE status = %s AND id <> %s) "
+            f"AND NOT EXISTS (SELECT 1 FROM {JOBS} WHERE status IN (%s, %s) AND (queue = %s OR gpus > 1)) "
+            f"AND NOT EXISTS (SELECT 1 FROM {QUOTAS} WHERE user_id = j.owner_id AND max_gpus > 0) "
+            f"AND pg_try_advisory_xact_lock(%s) RETURNING j.id), "
+            f"event AS (INSERT INTO {EVENTS} (job_id, at, status, message) SELECT id, %s, %s, %s FROM moved) "
+            f"SELECT count(*) FROM moved",
+            [Status.QUEUED, queue, gpu_uuid, now, reason, job_id, Status.WAITING, Status.WAITING, job_id, *held]
+            + [queue, lock_id, now, Status.QUEUED, f"routed to {queue}: {reason}"],
+        )
+        return bool(cur.fetchone()[0])
 
 
 def finish_and_claim(

@@ -68,7 +68,7 @@ def demand(job: Job) -> JobDemand:
 def gpu_states(snaps: list[Snapshot]) -> list[GpuState]:
     """The router's view of the live GPUs, with what the database says each holds."""
     held = holdings(held_rows([s.queue for s in snaps]), settings.GPU_CONCURRENCY)
-    return [_gpu_state(s, held.get(s.queue, Holding())) for s in snaps]
+    return [gpu_state(s, held.get(s.queue, Holding())) for s in snaps]
 
 
 def release_soon() -> None:
@@ -133,7 +133,8 @@ def _serialise() -> None:
     # SQLite: settings open every transaction IMMEDIATE, which takes the database's write lock.
 
 
-def _gpu_state(snap: Snapshot, held: Holding) -> GpuState:
+def gpu_state(snap: Snapshot, held: Holding) -> GpuState:
+    """The router's view of one live GPU holding `held`."""
     return fleet.to_gpu_state(
         snap,
         slots=settings.GPU_SLOTS,

@@ -21,8 +21,8 @@ from scheduler.fleet import store as fleet
 from scheduler.fleet.router import fits_fleet, fits_gang
 from scheduler.jobs import commands, dependencies, lifecycle, limits
 from scheduler.jobs.errors import SubmissionError
+from scheduler.jobs.idle_release import release_or_nudge
 from scheduler.jobs.models import FINAL, MAX_ID, ContainerImage, Job, JobArray, Quota, Status
-from scheduler.jobs.release import nudge
 
 
 @dataclass
@@ -195,9 +195,9 @@ def _store(user, prepared: list[Prepared], array: JobArray | None) -> list[Job]:
     jobs = Job.objects.bulk_create([_row(user, p, array) for p in prepared])
     _store_dependencies(jobs, prepared)
     lifecycle.submitted([j.id for j in jobs])
-    # Off the request path: the releaser loop, woken now, gives an idle GPU the job at once (where no
-    # loop is alive, nudge releases here); the POST no longer waits for a release round (~13 ms).
-    transaction.on_commit(nudge)
+    # A lone job for an idle GPU is released here in one statement; otherwise the releaser loop, woken
+    # now, decides (where no loop is alive, nudge releases here): the POST waits for no release round.
+    transaction.on_commit(lambda: release_or_nudge(jobs))
     return jobs
 
 
