@@ -1,9 +1,11 @@
 """Short jobs released to one GPU together travel in one message and are claimed in one statement;
 each still moves once, with its own times and events."""
 
+import time
 from datetime import timedelta
 
 import pytest
+from celery.exceptions import SoftTimeLimitExceeded
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -12,6 +14,7 @@ from scheduler.jobs import lifecycle
 from scheduler.jobs.models import Job, JobEvent, Status
 from scheduler.jobs.sending import bundles
 from scheduler.jobs.submission import submit
+from workers.job_limit import soft_limit
 
 
 def job(job_id, kind="noop", work=0.0, attempts=0, gpus=1):
@@ -64,3 +67,11 @@ def test_a_bundles_claim_and_the_previous_ones_successes_are_one_statement(live_
     with CaptureQueriesContext(connection) as statements:
         claimed, _, recorded, more = lifecycle.claim_next(done, second, "fakehost", gpu.queue)
     assert len(statements) == 1 and recorded == set(first) and [j.id for j in claimed] == second and not more
+
+
+def test_a_bundled_job_is_stopped_at_its_own_soft_limit_not_the_bundles():
+    t0 = time.monotonic()
+    with pytest.raises(SoftTimeLimitExceeded), soft_limit(0.05):
+        time.sleep(5)
+    assert time.monotonic() - t0 < 1
+    time.sleep(0.1)  # the timer is off once the job is over

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from contextlib import nullcontext
 from functools import partial
 
 from django.utils import timezone
@@ -15,7 +16,7 @@ from scheduler.fleet import health
 from scheduler.jobs import lifecycle
 from scheduler.jobs.models import Job, Status
 from scheduler.jobs.release import nudge
-from workers import finishing, heartbeat, identity, pool, runners
+from workers import finishing, heartbeat, identity, job_limit, pool, runners
 from workers.outcome import Outcome
 from workers.persist import persist
 
@@ -63,7 +64,8 @@ def _run_all(r, jobs: list[Job], token: str, beat: heartbeat.Heartbeat) -> tuple
     for i, job in enumerate(jobs):
         began = timezone.now() if i else None  # the first began when it was claimed
         # Retried like claim and finish: a database blip must not stop an attempt that runs on.
-        outcome = runners.run(job, partial(persist, lifecycle.holds, job.id, token))
+        with job_limit.soft_limit(job.time_limit) if len(jobs) > 1 else nullcontext():
+            outcome = runners.run(job, partial(persist, lifecycle.holds, job.id, token))
         if outcome.status == Status.SUCCEEDED:
             done.append(lifecycle.Done(job, token, outcome.result, _note(outcome), timezone.now(), began))
             continue

@@ -5,7 +5,8 @@ no-op job costs a share of one message and one commit instead of its own. Only j
 is under JOB_BUNDLE_SECONDS (a bundle's total too), on one GPU, never tried before (a job whose attempt
 was lost runs alone, so a job that kills its worker cannot use up its neighbours' attempts) and of
 kinds that a cancel stops by killing the process (Stop.KILL) are bundled; the rest go one a message.
-A bundle's time limit is the sum of its jobs' limits.
+A bundle's message has the sum of its jobs' limits; the worker keeps each job's own soft limit
+(workers/job_limit.py).
 """
 
 from __future__ import annotations
