@@ -318,6 +318,8 @@ JOB_BUNDLE_SECONDS = envfloat(
     0.1,
     why="expected seconds of work of the short jobs one GPU is sent in one message (0: a message per job)",
 )
+# Half of GPU_MAX_HELD: the next bundle waits queued while one runs, so the GPU does not wait for a round.
+JOB_BUNDLE_MAX = envint("JOB_BUNDLE_MAX", 16, why="the most jobs sent to a GPU in one message")
 GPU_CONCURRENCY = envint("GPU_CONCURRENCY", 1, why="jobs a GPU worker runs at the same time")
 # scheduler/fleet/reservation.py
 GPU_RESERVATIONS = envbool(

@@ -24,14 +24,15 @@ def job(job_id, kind="noop", work=0.0, attempts=0, gpus=1):
 def test_short_jobs_to_one_gpu_share_a_message_and_the_rest_go_alone_in_order():
     jobs = {1: job(1), 2: job(2), 3: job(3, "burn", work=5.0), 4: job(4), 5: job(5, attempts=1), 6: job(6), 7: job(7)}
     released = [("a", 1), ("b", 6), ("a", 2), ("a", 3), ("a", 4), ("a", 5), ("b", 7)]
-    assert bundles(released, jobs, seconds=0.1) == [("a", [1, 2]), ("b", [6, 7]), ("a", [3]), ("a", [4]), ("a", [5])]
+    assert bundles(released, jobs, 0.1, most=16) == [("a", [1, 2]), ("b", [6, 7]), ("a", [3]), ("a", [4]), ("a", [5])]
 
 
-def test_a_bundle_holds_at_most_its_seconds_of_expected_work():
+def test_a_bundle_holds_at_most_its_seconds_of_expected_work_and_its_most_jobs():
     jobs = {i: job(i, work=0.04) for i in range(1, 6)}
     released = [("a", i) for i in jobs]
-    assert bundles(released, jobs, seconds=0.1) == [("a", [1, 2]), ("a", [3, 4]), ("a", [5])]
-    assert bundles(released, jobs, seconds=0) == [("a", [i]) for i in jobs]  # bundling off
+    assert bundles(released, jobs, 0.1, most=16) == [("a", [1, 2]), ("a", [3, 4]), ("a", [5])]
+    assert bundles(released, jobs, 1.0, most=3) == [("a", [1, 2, 3]), ("a", [4, 5])]
+    assert bundles(released, jobs, 0, most=16) == [("a", [i]) for i in jobs]  # bundling off
 
 
 @pytest.mark.sqlite

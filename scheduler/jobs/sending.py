@@ -21,21 +21,23 @@ from scheduler.jobs.models import Job
 
 def send_all(released: list[tuple[str, int]], by_id: dict[int, Job]) -> None:
     """Send the jobs released to each queue, in the order given, bundling short ones."""
-    for queue, bundle in bundles(released, by_id, settings.JOB_BUNDLE_SECONDS):
+    for queue, bundle in bundles(released, by_id, settings.JOB_BUNDLE_SECONDS, settings.JOB_BUNDLE_MAX):
         first = by_id[bundle[0]]
         limit = sum(by_id[job_id].time_limit for job_id in bundle)
         celery_app.send_job(bundle, queue, limit, first.kind)
 
 
-def bundles(released: list[tuple[str, int]], by_id: dict[int, Job], seconds: float) -> list[tuple[str, list[int]]]:
+def bundles(
+    released: list[tuple[str, int]], by_id: dict[int, Job], seconds: float, most: int
+) -> list[tuple[str, list[int]]]:
     """(queue, job ids) for each message: consecutive short jobs to one queue share one, up to
-    `seconds` of expected work; each queue keeps the order its jobs were released in."""
+    `seconds` of expected work and `most` jobs; each queue keeps the order its jobs were released in."""
     out: list[tuple[str, list[int]]] = []
     open_bundle: dict[str, tuple[list[int], float]] = {}  # per queue: the bundle still taking jobs
     for queue, job_id in released:
         job = by_id[job_id]
         ids, work = open_bundle.pop(queue, ([], 0.0))
-        if ids and bundleable(job, seconds) and work + job.work_estimate <= seconds:
+        if ids and bundleable(job, seconds) and work + job.work_estimate <= seconds and len(ids) < most:
             ids.append(job_id)
             open_bundle[queue] = ids, work + job.work_estimate
             continue
