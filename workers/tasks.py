@@ -54,7 +54,7 @@ def run_job(self, job_id: int, also: list[int] | None = None) -> None:
     finishing.record(done, beat)
     if failed:
         nudge()
-        raise JobFailed(f"job {failed[0]} failed")
+        raise JobFailed(f"job {failed[0]}" + (f" (and {len(failed) - 1} more of its bundle)" if failed[1:] else ""))
 
 
 def _run_all(r, jobs: list[Job], token: str, beat: heartbeat.Heartbeat) -> tuple[list[lifecycle.Done], list[str]]:
@@ -72,7 +72,7 @@ def _run_all(r, jobs: list[Job], token: str, beat: heartbeat.Heartbeat) -> tuple
         if done:  # a success since the last failure breaks the GPU's run of CUDA errors
             _count_for_health(r, Outcome(Status.SUCCEEDED))
         if _fail(r, job, token, outcome, began):
-            failed.append(f"{job.id}: {(outcome.error or '')[:500]}")
+            failed.append(f"{job.id} failed: {(outcome.error or '')[:500]}")
         if outcome.error_kind == "sticky":
             # A sticky CUDA error poisons this process's context: exit so a clean process replaces it,
             # with the successes recorded and the jobs not yet run back to waiting.
