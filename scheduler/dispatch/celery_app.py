@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import uuid
 
 from celery import Celery
 
@@ -45,14 +46,15 @@ def shown_name(kind: str) -> str:
 def send_job(job_ids: list[int], queue: str, time_limit: int, kind: str = "") -> None:
     """Send released jobs to their GPU's queue in one message (one job, or a bundle of short ones run
     back to back: scheduler/jobs/sending.py), with its soft and hard time limits (docs/ARCHITECTURE.md).
-    The message's task id is its first job's."""
+    A bundle's task id is its own (`bundle-<first job>-<random>`): a cancel that kills a bundle revokes
+    that id, and a job of it sent again later alone, as `job-<id>`, must not be dropped as revoked."""
     first, *also = job_ids
     app.send_task(
         RUN_JOB,
         args=[first],
         kwargs={"also": also} if also else None,
         queue=queue,
-        task_id=task_id(first),
+        task_id=f"bundle-{first}-{uuid.uuid4().hex[:8]}" if also else task_id(first),
         shadow=shown_name(kind),
         soft_time_limit=time_limit,
         time_limit=time_limit + HARD_LIMIT_GRACE_S,
