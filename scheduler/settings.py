@@ -375,7 +375,7 @@ CONTAINER_USER = envstr(
 CONTAINER_MEMORY = envstr("CONTAINER_MEMORY", "16g", why="memory limit of every job container")
 CONTAINER_PIDS_LIMIT = envint("CONTAINER_PIDS_LIMIT", 1024, why="process limit of every job container")
 CONTAINER_LOG_MAX_LINES = envint("CONTAINER_LOG_MAX_LINES", 5000, why="lines of a container's output kept as its log")
-CONTAINER_CPUS = envfloat("CONTAINER_CPUS", 8.0, why="CPU cores a job container may use")
+CONTAINER_CPUS = envfloat("CONTAINER_CPUS", 8.0, why="CPU cores a job container may use (at most the host's)")
 CONTAINER_TMPFS_SIZE = envstr(
     "CONTAINER_TMPFS_SIZE", "1g", why="the /tmp of a job container (its root filesystem is read-only)"
 )

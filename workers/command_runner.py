@@ -23,6 +23,7 @@ from scheduler.jobs.models import Job
 from workers import command_container, containers, gang, identity, local_process
 from workers.containers import ContainerFailed
 from workers.outcome import Outcome
+from workers.persist import persist
 
 GPU_OOM_MARKERS = ("CUDA out of memory", "OutOfMemoryError", "cudaErrorMemoryAllocation", "CUDA_ERROR_OUT_OF_MEMORY")
 STDERR_SHOWN = 10
@@ -55,7 +56,7 @@ def run(job: Job, still_ours: Callable[[], bool]) -> dict[str, Any]:
             summary["outputs"] = {"kept": False, "reason": str(exc)}
             failure = failure or CommandFailed(str(exc), "outputs")
     finally:
-        writer.close()
+        persist(writer.close)
         shutil.rmtree(base, ignore_errors=True)
     summary |= {"log_lines": writer.kept, "log_lines_dropped": writer.dropped}
     if failure is None and code is not None and code != 0:  # no code comes only with a failure

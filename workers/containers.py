@@ -9,6 +9,7 @@ and it is removed afterwards whatever happened; containers a dead attempt left b
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -79,7 +80,8 @@ def create_options(
         "mem_limit": settings.CONTAINER_MEMORY,
         "memswap_limit": settings.CONTAINER_MEMORY,  # equal: no swap beyond the memory limit
         "pids_limit": settings.CONTAINER_PIDS_LIMIT,
-        "nano_cpus": int(settings.CONTAINER_CPUS * 1e9),
+        # The engine refuses more CPUs than the host has: a default sized for a GPU server still runs on a small one.
+        "nano_cpus": int(min(settings.CONTAINER_CPUS, os.cpu_count() or 1) * 1e9),
         "read_only": True,
         "tmpfs": {"/tmp": f"rw,nosuid,nodev,size={settings.CONTAINER_TMPFS_SIZE}"},
         # The engine keeps its own copy of the output; without a cap a chatty job fills the host's disk.

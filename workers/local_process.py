@@ -17,6 +17,7 @@ from pathlib import Path
 from gpu_tasks.container import command_words
 from scheduler.jobs.joblog import LogWriter, pump
 from workers.containers import ContainerFailed
+from workers.persist import persist
 
 POLL_SECONDS = 0.25
 GRACE_SECONDS = 3.0  # between SIGTERM and SIGKILL, so a training loop may save what it has
@@ -60,7 +61,7 @@ def _wait(proc: subprocess.Popen, job, writer: LogWriter, still_ours: Callable[[
     deadline = time.monotonic() + job.time_limit
     checked = time.monotonic()
     while proc.poll() is None:
-        writer.flush()
+        persist(writer.flush)  # a database blip must not lose the lines nor fail the job
         if time.monotonic() > deadline:
             raise ContainerFailed(
                 f"timed out: over its time limit of {job.time_limit} s; the process was stopped", "timeout"

@@ -39,17 +39,24 @@ class LogWriter:
                 self.stderr_tail.append(line)
 
     def flush(self) -> None:
+        """Store what arrived. Should the database refuse, the lines stay pending: a retry (the worker's
+        `persist`) stores them then, in order, rather than losing what came during the outage."""
         with self._lock:
             pending, self._pending = self._pending, []
         room = max(self.max_lines - self.kept, 0)
-        self.dropped += max(len(pending) - room, 0)
         now = timezone.now()
         rows = [
             LogLine(job_id=self.job_id, n=self.kept + i + 1, at=now, stream=stream, text=text)
             for i, (stream, text) in enumerate(pending[:room])
         ]
-        LogLine.objects.bulk_create(rows)
+        try:
+            LogLine.objects.bulk_create(rows)
+        except Exception:
+            with self._lock:
+                self._pending[:0] = pending
+            raise
         self.kept += len(rows)
+        self.dropped += max(len(pending) - room, 0)
 
     def close(self) -> None:
         """Store the rest, and a last line counting what the cap left out."""
