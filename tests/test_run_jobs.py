@@ -175,6 +175,21 @@ def test_cancel_and_the_time_limit_end_the_process_and_all_it_started(live, live
     assert (done["status"], done["error_kind"]) == ("failed", "timeout") and "time limit of 2 s" in done["error"]
 
 
+def test_a_worker_killed_outright_takes_its_local_process_and_all_it_started_with_it(live, live_cast, tmp_path):
+    token, pids = live_cast.token(live_cast.alice), tmp_path / "pids"
+    script = (
+        "import os, subprocess; child = subprocess.Popen(['sleep', '300']); "
+        f"open({str(pids)!r}, 'w').write(f'{{os.getpid()}} {{child.pid}}'); child.wait()"
+    )
+    job = submitted(run_cli(live, token, "run", "--json", "--", "python", "-c", script))
+    support.wait_until(lambda: pids.exists() and pids.read_text(), 30, "the job to start")
+    started = list(map(int, pids.read_text().split()))
+    live.restart_worker("hostR")  # SIGKILL: the worker stops nothing itself
+    for pid in started:
+        support.wait_until(lambda pid=pid: not _alive(pid), 15, f"process {pid} to end")
+    assert run_cli(live, token, "cancel", str(job["id"])).returncode == 0  # its next attempt, if one began
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -6,7 +6,10 @@ The process gets its own session, so a time limit or a cancel ends it and everyt
 
 from __future__ import annotations
 
+import ctypes
+import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,8 +22,12 @@ from scheduler.jobs.joblog import LogWriter, pump
 from workers.containers import ContainerFailed
 from workers.persist import persist
 
+log = logging.getLogger(__name__)
+
 POLL_SECONDS = 0.25
+SESSION_FILE = "session"
 GRACE_SECONDS = 3.0  # between SIGTERM and SIGKILL, so a training loop may save what it has
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 PASSED_ON = ("HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TERM", "TMPDIR", "TZ")
 
 
@@ -38,10 +45,17 @@ def run(job, work: Path, env: dict[str, str], writer: LogWriter, still_ours: Cal
     argv = command_words(job.params["command"])
     try:
         proc = subprocess.Popen(
-            argv, cwd=work, env=environment(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+            argv,
+            cwd=work,
+            env=environment(env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            preexec_fn=_die_with_the_worker,
         )
     except OSError as exc:  # no such program, not executable
         raise ContainerFailed(f"cannot start {argv[0]!r}: {exc.strerror}", "exit") from None
+    (work.parent / SESSION_FILE).write_text(f"{proc.pid} {_owner()}")  # for `sweep`, should this worker die
     out, err = proc.stdout, proc.stderr
     assert out is not None and err is not None  # both are pipes: PIPE above
     readers = [
@@ -73,6 +87,14 @@ def _wait(proc: subprocess.Popen, job, writer: LogWriter, still_ours: Callable[[
         time.sleep(POLL_SECONDS)
 
 
+def _die_with_the_worker() -> None:
+    """In the child before exec: a worker killed outright (SIGKILL, OOM) cannot stop its process, and the
+    reaper then runs the job again elsewhere; the kernel kills the process with the worker instead, so no
+    two attempts run at once. What the process started itself outlives it until `sweep` ends its session."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def _stop(proc: subprocess.Popen) -> None:
     """End the process's whole session: SIGTERM, then SIGKILL after a grace period."""
     for sig, grace in ((signal.SIGTERM, GRACE_SECONDS), (signal.SIGKILL, 10.0)):
@@ -90,3 +112,34 @@ def _stop(proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def sweep(jobs_dir: Path) -> int:
+    """End the sessions of local runs whose worker process is gone, and remove their dirs: what a worker
+    killed outright left running (its process's own children survive the PDEATHSIG). Run by every worker
+    of the host, at its start and now and then: a dead worker's leftovers need not wait for its return."""
+    swept = 0
+    for marker in jobs_dir.glob(f"*-*/{SESSION_FILE}"):
+        try:
+            session, owner, born = marker.read_text().split()
+            if _started_at(int(owner)) == born:
+                continue  # its worker is alive and stops it itself
+            os.killpg(int(session), signal.SIGKILL)
+        except (ProcessLookupError, PermissionError, ValueError, FileNotFoundError):
+            pass  # its session had ended, the marker was half written, or the dir went meanwhile
+        shutil.rmtree(marker.parent, ignore_errors=True)
+        swept += 1
+        log.warning("swept the local run in %s: the worker that ran it is gone", marker.parent.name)
+    return swept
+
+
+def _owner() -> str:
+    """This process, as a sweep on the host can tell it from a later one that got the same pid."""
+    return f"{os.getpid()} {_started_at(os.getpid())}"
+
+
+def _started_at(pid: int) -> str:
+    try:  # field 22 of /proc/PID/stat, after the parenthesised command (which may hold spaces)
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return "gone"

@@ -24,6 +24,7 @@ from workers import (
     containers,
     gpu,
     gpu_health,
+    local_process,
     tasks,  # noqa: F401 (importing it registers the worker's task with the app)
     telemetry,
 )
@@ -39,6 +40,7 @@ def run(ident: WorkerIdentity, concurrency: int | None, loglevel: str) -> int:
     worker_shutdown.connect(lambda **_: _stop_telemetry(), weak=False)
     # Before consuming: containers this queue ran belonged to a predecessor that was killed.
     containers.sweep_leftovers(mine=ident.queue)
+    local_process.sweep(settings.JOBS_DIR)
     app.worker_main(
         [
             "worker",
@@ -72,6 +74,7 @@ def _start_telemetry(ident: WorkerIdentity) -> None:
     others = [
         chores.Every("release-stand-in", settings.RELEASER_INTERVAL, chores.stand_in_once),
         chores.Every("container-sweep", containers.SWEEP_SECONDS, containers.sweep_leftovers),
+        chores.Every("local-run-sweep", containers.SWEEP_SECONDS, lambda: local_process.sweep(settings.JOBS_DIR)),
     ]
     for chore in others:
         chore.start()
