@@ -71,7 +71,11 @@ def test_a_chart_window_joins_the_minute_points_to_the_recent_readings_without_o
     minutes = [rollup.fold([{"t": DAY_START + 60 * m, "utilization": float(m)}]) for m in range(10)]
     recent = [{"t": DAY_START + 540 + s, "utilization": 99.0} for s in range(0, 120, 10)]  # from minute 9 on
     fine = rollup.window(recent, minutes, DAY_START + 300, fine=True)
-    assert [p["t"] for p in fine] == [DAY_START + 60 * m for m in range(5, 10)] + [DAY_START + 600 + s for s in range(0, 60, 10)]
+    minute_points, readings = (
+        [DAY_START + 60 * m for m in range(5, 10)],
+        [DAY_START + 600 + s for s in range(0, 60, 10)],
+    )
+    assert [p["t"] for p in fine] == minute_points + readings
     assert fine[-1]["n"] == 1 and fine[-1]["utilization_min"] == fine[-1]["utilization_max"] == 99.0
     coarse = rollup.window(recent, minutes, DAY_START, fine=False)
     assert [p["t"] for p in coarse] == [DAY_START + 60 * m for m in range(11)] and coarse[-1]["n"] == 6
