@@ -6,6 +6,7 @@ from rest_framework.decorators import api_view
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
+from scheduler.api.lab import LabJobSerializer
 from scheduler.fleet.rollup import HISTORY_FIELDS
 from scheduler.jobs import timeline
 
@@ -28,12 +29,7 @@ SeriesPointSerializer = type(
 )
 
 
-class MarkerSerializer(serializers.Serializer):
-    id = serializers.IntegerField(allow_null=True, help_text="null for another user's job")
-    mine = serializers.BooleanField()
-    kind = serializers.CharField()
-    owner = serializers.CharField()
-    status = serializers.CharField()
+class MarkerSerializer(LabJobSerializer):
     started_at = serializers.DateTimeField()
     finished_at = serializers.DateTimeField(allow_null=True, help_text="null while it runs")
 

@@ -36,20 +36,26 @@ def shown_id(job: Job, reader) -> int | None:
     return job.id if reader.is_staff or job.owner_id == reader.id else None
 
 
-def row(job: Job, reader) -> dict:
-    """One line of the lab queue as `reader` may see it."""
-    shown = shown_id(job, reader)
+def seen(job: Job, reader) -> dict:
+    """What `reader` sees of any job in the lab: its id (theirs, or staff's), kind, owner and state."""
     return {
-        "id": shown,
+        "id": shown_id(job, reader),
         "mine": job.owner_id == reader.id,
         "kind": job.kind,
         "owner": job.owner.username,
         "status": job.status,
+    }
+
+
+def row(job: Job, reader) -> dict:
+    """One line of the lab queue as `reader` may see it."""
+    return {
+        **seen(job, reader),
         "gpu": job.queue,
         "created_at": job.created_at,
         "queued_at": job.queued_at,
         "started_at": job.started_at,
-        "wait_reason": job.wait_reason if shown else "",
+        "wait_reason": job.wait_reason if shown_id(job, reader) else "",
     }
 
 

@@ -62,11 +62,7 @@ def _in_gang(job: Job, queue: str) -> bool:
 
 def _marker(job: Job, reader) -> dict:
     return {
-        "id": labqueue.shown_id(job, reader),
-        "mine": job.owner_id == reader.id,
-        "kind": job.kind,
-        "owner": job.owner.username,
-        "status": job.status,
+        **labqueue.seen(job, reader),
         "started_at": job.started_at,
         "finished_at": job.finished_at,
     }
