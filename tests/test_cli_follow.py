@@ -35,6 +35,9 @@ def test_ctrl_c_while_waiting_names_the_job_that_goes_on(live_system, alice):
         stderr=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
+        # As at a terminal: a test run started in the background (`make test &`) ignores SIGINT, and a
+        # Python started with SIGINT ignored keeps ignoring it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     first = proc.stderr.readline()  # "submitted: job N (waiting)": the id is known before we interrupt
     job_id = int(first.split("job ")[1].split()[0])
