@@ -196,10 +196,15 @@ def test_a_gpus_chart_spans_hours_on_a_local_time_axis_and_marks_the_jobs_that_r
     page.hover("#chart .u-over", position={"x": 380, "y": 60})  # the legend then gives that minute's range
     assert re.search(r"utilization\s*\d+% \(\d+–\d+\)", page.inner_text("#chart .u-legend"))
     _shot(page, "gpu-chart")
-    for viewport, scheme, name in ((DESKTOP, "dark", "gpu-chart-dark"), (PHONE, "light", "gpu-chart-phone-light"),
-                                   (PHONE, "dark", "gpu-chart-phone-dark")):  # fmt: skip
+    # The phone shots show the last 15 minutes: a reading a second, followed every 2 s.
+    for viewport, scheme, minutes, name in ((DESKTOP, "dark", 180, "gpu-chart-dark"),
+                                            (PHONE, "light", 15, "gpu-chart-phone-light"),
+                                            (PHONE, "dark", 15, "gpu-chart-phone-dark")):  # fmt: skip
         other = _page(browser, live_system.url, "alice", viewport, scheme)
-        other.goto(f"{live_system.url}/gpus/{gpu['uuid']}/?minutes=180")
+        other.goto(f"{live_system.url}/gpus/{gpu['uuid']}/?minutes={minutes}")
         other.wait_for_selector("#chart[data-drawn='1']")
+        assert other.locator(f"#chart a.marker[href='/jobs/{mine}/']").count() == 2
         assert other.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+        if minutes == 15:
+            other.wait_for_function("Number(document.getElementById('chart').dataset.refreshed || 0) >= 1")
         _shot(other, name)

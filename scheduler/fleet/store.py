@@ -85,9 +85,9 @@ def history(r: Redis, uuid: str) -> list[dict]:
     return [json.loads(raw) for raw in r.lrange(keys.gpu_history(uuid), 0, -1)]
 
 
-def minutes(r: Redis, uuid: str) -> list[dict]:
-    """The GPU's minute points over the last TELEMETRY_HISTORY_HOURS, oldest first."""
-    return [json.loads(raw) for raw in r.lrange(keys.gpu_minutes(uuid), 0, -1)]
+def minutes(r: Redis, uuid: str, last: int = 0) -> list[dict]:
+    """The GPU's minute points over the last TELEMETRY_HISTORY_HOURS (or only the `last` of them), oldest first."""
+    return [json.loads(raw) for raw in r.lrange(keys.gpu_minutes(uuid), -last if last else 0, -1)]
 
 
 def largest_gpu_memory(r: Redis) -> int | None:

@@ -31,7 +31,9 @@ def chart(uuid: str, reader, minutes: int, now: float | None = None) -> dict:
     start = end - 60 * minutes
     r = redis_client()
     fine = minutes <= FINE_UP_TO
-    points = rollup.window(fleet.history(r, uuid), fleet.minutes(r, uuid), start, fine=fine)
+    # A minute more than the range: the last minute point may lie a minute behind the newest reading.
+    kept = fleet.minutes(r, uuid, last=minutes + 1)
+    points = rollup.window(fleet.history(r, uuid), kept, start, fine=fine)
     return {
         **gpu,
         "start": start,
