@@ -332,6 +332,12 @@ TELEMETRY_INTERVAL = envfloat("TELEMETRY_INTERVAL", 1.0, why="seconds between a 
 TELEMETRY_TTL = envfloat(
     "TELEMETRY_TTL", 5.0, why="seconds a snapshot stays in Redis: a worker that stops publishing drops out"
 )
+# scheduler/fleet/store.py: one point a minute per GPU, about 150 bytes each in Redis
+TELEMETRY_HISTORY_HOURS = envfloat(
+    "TELEMETRY_HISTORY_HOURS",
+    24.0,
+    why="hours of each GPU's telemetry kept as minute points (min, mean, max) for the charts over hours",
+)
 GPU_STALE_AFTER = envfloat("GPU_STALE_AFTER", 5.0, why="seconds without telemetry after which a GPU is not routed to")
 DEAD_GPU_REQUEUE_AFTER = envfloat(
     "DEAD_GPU_REQUEUE_AFTER", 20.0, why="seconds without telemetry after which a GPU's jobs go back to waiting"

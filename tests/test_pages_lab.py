@@ -1,7 +1,10 @@
 """The lab's screens in a real headless Chromium, for a normal user and for staff, at desktop and phone
 width, light and dark; the screenshots land in docs/img/ for the README's tour."""
 
+import re
+
 import pytest
+import redis
 
 from tests import support
 from tests.test_pages import browser, log_in  # noqa: F401 (the browser fixture)
@@ -147,3 +150,61 @@ def test_staff_read_the_accounting_and_download_it_as_csv(live_system, tokens, b
     assert download.value.suggested_filename == "gpuq-accounting-1d.csv"
     assert open(download.value.path()).readline().startswith("id,owner,kind,status")
     _shot(page, "accounting")
+
+
+@pytest.fixture
+def ran_here(live_system, tokens):
+    """A short job of bob's, then one of alice's, on one GPU (the other drained meanwhile): the GPU, both jobs."""
+    from tests.test_e2e import wait_final
+
+    url, staff = live_system.url, live_system.session(tokens["sam"])
+    gpu, other = sorted(staff.get(f"{url}/api/gpus/").json(), key=lambda g: g["host"])
+    staff.post(f"{url}/api/gpus/{other['uuid']}/drain/", json={"reason": "the chart test wants one GPU"})
+    try:
+        jobs = {}
+        for user in ("bob", "alice"):
+            http = live_system.session(tokens[user])
+            job = http.post(f"{url}/api/jobs/", json={"kind": "burn", "params": {"seconds": 2, "mib": 1}}).json()
+            jobs[user] = wait_final(http, url, job["id"])
+    finally:
+        staff.post(f"{url}/api/gpus/{other['uuid']}/resume/")
+    assert {j["queue"] for j in jobs.values()} == {gpu["queue"]}
+    return gpu, jobs
+
+
+def test_a_gpus_chart_spans_hours_on_a_local_time_axis_and_marks_the_jobs_that_ran_there(
+    live_system, ran_here, browser, redis_url  # noqa: F811
+):  # fmt: skip
+    from tests.test_gpu_chart import hours_of_minutes
+
+    gpu, jobs = ran_here
+    hours_of_minutes(redis.Redis.from_url(redis_url), gpu["uuid"], 3, gpu["snapshot"]["memory_total"])
+    page = _page(browser, live_system.url, "alice")
+    page.goto(f"{live_system.url}/gpus/")
+    page.click(f"#gpus a[href='/gpus/{gpu['uuid']}/']")
+    page.click("#ranges >> text=3 h")
+    page.wait_for_selector("#chart[data-drawn='1']")
+    ticks = page.get_attribute("#chart", "data-ticks").split(" | ")
+    assert len(ticks) >= 3 and all(re.match(r"\d\d:\d\d", t) for t in ticks), ticks
+    assert "utilization" in page.inner_text("#chart .u-legend") and "memory" in page.inner_text("#chart .u-legend")
+    mine, bobs = jobs["alice"]["id"], jobs["bob"]["id"]
+    for edge in ("start", "end"):
+        assert page.locator(f"#chart a.marker.{edge}[href='/jobs/{mine}/']").count() == 1
+        assert page.locator(f'#chart span.marker.{edge}[title^="bob\'s burn"]').count() == 1  # named, no link
+    assert page.locator(f"#chart [href='/jobs/{bobs}/']").count() == 0
+    assert "4 job markers" in page.get_attribute("#chart", "aria-label")
+    page.hover("#chart .u-over", position={"x": 380, "y": 60})  # the legend then gives that minute's range
+    assert re.search(r"utilization\s*\d+% \(\d+–\d+\)", page.inner_text("#chart .u-legend"))
+    _shot(page, "gpu-chart")
+    # The phone shots show the last 15 minutes: a reading a second, followed every 2 s.
+    for viewport, scheme, minutes, name in ((DESKTOP, "dark", 180, "gpu-chart-dark"),
+                                            (PHONE, "light", 15, "gpu-chart-phone-light"),
+                                            (PHONE, "dark", 15, "gpu-chart-phone-dark")):  # fmt: skip
+        other = _page(browser, live_system.url, "alice", viewport, scheme)
+        other.goto(f"{live_system.url}/gpus/{gpu['uuid']}/?minutes={minutes}")
+        other.wait_for_selector("#chart[data-drawn='1']")
+        assert other.locator(f"#chart a.marker[href='/jobs/{mine}/']").count() == 2
+        assert other.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+        if minutes == 15:
+            other.wait_for_function("Number(document.getElementById('chart').dataset.refreshed || 0) >= 1")
+        _shot(other, name)

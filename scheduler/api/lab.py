@@ -8,12 +8,17 @@ from rest_framework.response import Response
 from scheduler.jobs import labqueue
 
 
-class QueueRowSerializer(serializers.Serializer):
+class LabJobSerializer(serializers.Serializer):
+    """What everyone sees of any job in the lab (scheduler/jobs/labqueue.py)."""
+
     id = serializers.IntegerField(allow_null=True, help_text="null for another user's job")
     mine = serializers.BooleanField()
     kind = serializers.CharField()
     owner = serializers.CharField()
     status = serializers.CharField()
+
+
+class QueueRowSerializer(LabJobSerializer):
     gpu = serializers.CharField(allow_blank=True)
     created_at = serializers.DateTimeField()
     queued_at = serializers.DateTimeField(allow_null=True)

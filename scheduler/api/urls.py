@@ -1,6 +1,6 @@
 from django.urls import path
 
-from scheduler.api import lab, run_views, views
+from scheduler.api import charts, lab, run_views, views
 
 urlpatterns = [
     path("jobs/", views.JobList.as_view(), name="api-jobs"),
@@ -25,6 +25,7 @@ urlpatterns = [
     path("jobs/counts/", views.job_counts, name="api-job-counts"),
     path("gpus/", views.gpus, name="api-gpus"),
     path("gpus/<str:uuid>/history/", views.gpu_history, name="api-gpu-history"),
+    path("gpus/<str:uuid>/chart/", charts.gpu_chart, name="api-gpu-chart"),
     path("gpus/<str:uuid>/drain/", views.drain_gpu, name="api-drain"),
     path("gpus/<str:uuid>/resume/", views.resume_gpu, name="api-resume"),
 ]

@@ -3,6 +3,7 @@
     gpuq:gpu:<uuid>        string, a GPU's live snapshot (JSON), expires after its publisher's TTL
     gpuq:gpus              hash uuid -> static facts of every GPU ever seen (JSON), no TTL
     gpuq:hist:<uuid>       list of a GPU's history points (JSON), capped
+    gpuq:hist1m:<uuid>     list of a GPU's minute points (JSON), capped at TELEMETRY_HISTORY_HOURS
     gpuq:draining          hash uuid -> reason, set by staff
     gpuq:unhealthy         hash uuid -> reason, set when NVML reports a fault or a GPU keeps failing jobs
     gpuq:health:acked      hash uuid -> the reason staff cleared (not marked again for the same one)
@@ -41,6 +42,10 @@ def live_gpu(uuid: str) -> str:
 
 def gpu_history(uuid: str) -> str:
     return f"{PREFIX}hist:{uuid}"
+
+
+def gpu_minutes(uuid: str) -> str:
+    return f"{PREFIX}hist1m:{uuid}"
 
 
 def lease(job_id: int) -> str:

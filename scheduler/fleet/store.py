@@ -1,7 +1,8 @@
-"""The fleet in Redis: live GPU snapshots, every GPU ever seen, short histories, drain and health flags.
+"""The fleet in Redis: live GPU snapshots, every GPU ever seen, histories, drain and health flags.
 
 The keys are named in scheduler/dispatch/keys.py. A GPU's static facts are STATIC_FIELDS of its
-snapshot; a history point is its time `t` and HISTORY_FIELDS.
+snapshot; a history point is its time `t` and HISTORY_FIELDS, one a snapshot for the last minutes;
+the hours behind them are kept as minute points (scheduler/fleet/rollup.py).
 """
 
 from __future__ import annotations
@@ -9,8 +10,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.conf import settings
+
 from scheduler.dispatch import keys
 from scheduler.dispatch.connections import as_text
+from scheduler.fleet import rollup
+from scheduler.fleet.rollup import HISTORY_FIELDS
 from scheduler.fleet.router import GpuState
 from scheduler.fleet.snapshot import Snapshot
 
@@ -18,22 +23,43 @@ KNOWN = keys.KNOWN_GPUS
 DRAINING = keys.DRAINING
 UNHEALTHY = keys.UNHEALTHY
 HISTORY_POINTS = 600  # ten minutes at one snapshot a second: enough for the GPU page's charts
+POINTS_READ_BACK = 240  # a minute's points at up to four snapshots a second, and the next one's first
 STATIC_FIELDS = ("uuid", "name", "host", "queue", "memory_total", "kind")
-HISTORY_FIELDS = ("memory_used", "utilization", "temperature")
 
 Redis = Any  # a redis.Redis client, with or without decode_responses
 
 
 def publish(r: Redis, snap: Snapshot, ttl: float) -> None:
-    """Store one snapshot for `ttl` seconds, remember the GPU, and append a history point."""
+    """Store one snapshot for `ttl` seconds, remember the GPU, and append a history point; the first
+    point of a new minute folds the minute before into the GPU's minute points."""
     uuid, data = snap.uuid, snap.to_dict()
     point = {"t": snap.last_seen, **{k: data[k] for k in HISTORY_FIELDS}}
     pipe = r.pipeline(transaction=False)
     pipe.set(keys.live_gpu(uuid), json.dumps(data), px=max(1, round(ttl * 1000)))
     pipe.hset(KNOWN, uuid, json.dumps({k: data[k] for k in STATIC_FIELDS}))
     pipe.rpush(keys.gpu_history(uuid), json.dumps(point))
+    pipe.lindex(keys.gpu_history(uuid), -2)
     pipe.ltrim(keys.gpu_history(uuid), -HISTORY_POINTS, -1)
+    before = pipe.execute()[3]
+    if before is not None and rollup.minute(json.loads(before)["t"]) < rollup.minute(point["t"]):
+        _fold_minute(r, uuid, rollup.minute(json.loads(before)["t"]))
+
+
+def _fold_minute(r: Redis, uuid: str, start: float) -> None:
+    # The minute's one-second points are still in the short history (it keeps ten minutes at the default
+    # TELEMETRY_INTERVAL), so the fold needs no state in the worker and survives its restart. Read from
+    # the end: the minute that just ended is the last but one there.
+    recent = [json.loads(raw) for raw in r.lrange(keys.gpu_history(uuid), -POINTS_READ_BACK, -1)]
+    points = [p for p in recent if rollup.minute(p["t"]) == start]
+    pipe = r.pipeline(transaction=False)
+    pipe.rpush(keys.gpu_minutes(uuid), json.dumps(rollup.fold(points)))
+    pipe.ltrim(keys.gpu_minutes(uuid), -minute_points_kept(), -1)
     pipe.execute()
+
+
+def minute_points_kept() -> int:
+    """How many minute points a GPU keeps: TELEMETRY_HISTORY_HOURS of them."""
+    return max(1, round(settings.TELEMETRY_HISTORY_HOURS * 3600 / rollup.STEP))
 
 
 def known_gpus(r: Redis) -> list[dict]:
@@ -57,6 +83,11 @@ def _ordered(gpus: Any) -> list[dict]:
 def history(r: Redis, uuid: str) -> list[dict]:
     """The GPU's recent points, oldest first."""
     return [json.loads(raw) for raw in r.lrange(keys.gpu_history(uuid), 0, -1)]
+
+
+def minutes(r: Redis, uuid: str, last: int = 0) -> list[dict]:
+    """The GPU's minute points over the last TELEMETRY_HISTORY_HOURS (or only the `last` of them), oldest first."""
+    return [json.loads(raw) for raw in r.lrange(keys.gpu_minutes(uuid), -last if last else 0, -1)]
 
 
 def largest_gpu_memory(r: Redis) -> int | None:

@@ -75,7 +75,7 @@ def _gpu_row(known: dict, snap: Snapshot | None, drained: dict, held: dict, runn
 
 
 def history(uuid: str) -> list[dict]:
-    _known(uuid)
+    known(uuid)
     return fleet.history(redis_client(), uuid)
 
 
@@ -86,14 +86,14 @@ def counts(jobs) -> dict:
 
 def drain(uuid: str, reason: str) -> dict:
     r = redis_client()
-    _known(uuid)
+    known(uuid)
     fleet.set_draining(r, uuid, True, reason)
     return _row(uuid)
 
 
 def resume(uuid: str) -> dict:
     r = redis_client()
-    _known(uuid)
+    known(uuid)
     fleet.set_draining(r, uuid, False)
     health.clear(r, uuid)
     release()
@@ -104,9 +104,12 @@ class UnknownGpu(LookupError):
     """A GPU the fleet has never seen; answered 404 (scheduler/api/errors.py, scheduler/web/views.py)."""
 
 
-def _known(uuid: str) -> None:
-    if not any(g["uuid"] == uuid for g in fleet.known_gpus(redis_client())):
+def known(uuid: str) -> dict:
+    """The static facts of a GPU the fleet has seen (STATIC_FIELDS of scheduler/fleet/store.py)."""
+    found = next((g for g in fleet.known_gpus(redis_client()) if g["uuid"] == uuid), None)
+    if found is None:
         raise UnknownGpu(f"no GPU {uuid} in the fleet")
+    return found
 
 
 def _row(uuid: str) -> dict:

@@ -31,27 +31,38 @@ def unfinished() -> tuple[list[Job], int]:
     return list(shown), jobs.count()
 
 
-def row(job: Job, reader) -> dict:
-    """One line of the lab queue as `reader` may see it."""
-    own = reader.is_staff or job.owner_id == reader.id
+def shown_id(job: Job, reader) -> int | None:
+    """The job's id for its owner and staff; None for the rest of the lab."""
+    return job.id if reader.is_staff or job.owner_id == reader.id else None
+
+
+def seen(job: Job, reader) -> dict:
+    """What `reader` sees of any job in the lab: its id (theirs, or staff's), kind, owner and state."""
     return {
-        "id": job.id if own else None,
+        "id": shown_id(job, reader),
         "mine": job.owner_id == reader.id,
         "kind": job.kind,
         "owner": job.owner.username,
         "status": job.status,
+    }
+
+
+def row(job: Job, reader) -> dict:
+    """One line of the lab queue as `reader` may see it."""
+    return {
+        **seen(job, reader),
         "gpu": job.queue,
         "created_at": job.created_at,
         "queued_at": job.queued_at,
         "started_at": job.started_at,
-        "wait_reason": job.wait_reason if own else "",
+        "wait_reason": job.wait_reason if shown_id(job, reader) else "",
     }
 
 
 def holders(reader) -> dict[str, dict]:
     """GPU queue -> who runs what on it: owner and kind for everyone, the job id for its owner and staff."""
     running = Job.objects.filter(status=Status.RUNNING).select_related("owner")
-    return {job.queue: {"owner": job.owner.username, "kind": job.kind, "id": row(job, reader)["id"]} for job in running}
+    return {job.queue: {"owner": job.owner.username, "kind": job.kind, "id": shown_id(job, reader)} for job in running}
 
 
 def shares() -> list[dict]:
