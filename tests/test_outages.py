@@ -75,21 +75,30 @@ def test_redis_killed_while_1000_jobs_are_queued_loses_none(django_db_setup, tra
     redis_proc = support.Proc("redis-aof", cmd, dict(os.environ))
     url = f"redis://127.0.0.1:{port}/0"
     support.wait_until(lambda: support.redis_pings(url), 10, "redis-server")
-    system = LiveSystem(support.database_url(connection.settings_dict), url, hosts=("hostR1", "hostR2"))
+    # One job per message (no bundles): a paused worker's one prefetched message leaves the rest of its
+    # queue in Redis, to be lost.
+    system = LiveSystem(
+        support.database_url(connection.settings_dict), url, hosts=("hostR1", "hostR2"), JOB_BUNDLE_SECONDS="0"
+    )
     try:
         token = live_cast.token(live_cast.alice)
         for _ in range(4):
             specs = [{"kind": "noop"}] * 250
             assert post(system, token, "/api/jobs/batch/", {"jobs": specs}).status_code == 201
         support.wait_until(lambda: Job.objects.filter(status=Status.SUCCEEDED).count() >= 50, 120, "50 jobs done")
-        # The workers are paused first, so that a released job's message is in Redis, not in a worker.
+        # The workers are paused while jobs are queued for them, so that a released job's message is in
+        # Redis, not in a worker: each holds at most one message (prefetch 1), so with 3 jobs queued at
+        # least one message is in Redis alone. Paused too early (nothing queued yet), they go on a moment.
         workers = [p.popen.pid for p in system.workers.values()]
-        for pid in workers:
-            os.killpg(pid, signal.SIGSTOP)
+        for _ in range(50):
+            support.wait_until(lambda: Job.objects.filter(status=Status.QUEUED).count() >= 3, 60, "3 queued jobs")
+            for pid in workers:
+                os.killpg(pid, signal.SIGSTOP)
+            if Job.objects.filter(status=Status.QUEUED).count() >= 3:
+                break
+            for pid in workers:
+                os.killpg(pid, signal.SIGCONT)
         try:
-            # Each paused worker holds at most one message (prefetch 1): with 3 of the 4 slots queued, at
-            # least one message is in Redis alone.
-            support.wait_until(lambda: Job.objects.filter(status=Status.QUEUED).count() >= 3, 30, "3 queued jobs")
             lost = list(Job.objects.filter(status=Status.QUEUED).values_list("id", flat=True))
             redis_proc.kill(signal.SIGKILL)
             _lose_everything(tmp_path)
