@@ -160,10 +160,7 @@ def test_outputs_over_the_per_job_or_per_user_cap_are_not_kept_and_say_so(live, 
 
 def test_cancel_and_the_time_limit_end_the_process_and_all_it_started(live, live_cast, tmp_path):
     token, pids = live_cast.token(live_cast.alice), tmp_path / "pids"
-    script = (
-        "import os, subprocess; child = subprocess.Popen(['sleep', '300']); "
-        f"open({str(pids)!r}, 'w').write(f'{{os.getpid()}} {{child.pid}}'); child.wait()"
-    )
+    script = _starts_a_child_and_writes_both_pids(pids)
     out = run_cli(live, token, "run", "--json", "--", "python", "-c", script)
     job = submitted(out)
     support.wait_until(lambda: pids.exists() and pids.read_text(), 30, "the job to start")
@@ -177,10 +174,7 @@ def test_cancel_and_the_time_limit_end_the_process_and_all_it_started(live, live
 
 def test_a_worker_killed_outright_takes_its_local_process_and_all_it_started_with_it(live, live_cast, tmp_path):
     token, pids = live_cast.token(live_cast.alice), tmp_path / "pids"
-    script = (
-        "import os, subprocess; child = subprocess.Popen(['sleep', '300']); "
-        f"open({str(pids)!r}, 'w').write(f'{{os.getpid()}} {{child.pid}}'); child.wait()"
-    )
+    script = _starts_a_child_and_writes_both_pids(pids)
     job = submitted(run_cli(live, token, "run", "--json", "--", "python", "-c", script))
     support.wait_until(lambda: pids.exists() and pids.read_text(), 30, "the job to start")
     started = list(map(int, pids.read_text().split()))
@@ -188,6 +182,13 @@ def test_a_worker_killed_outright_takes_its_local_process_and_all_it_started_wit
     for pid in started:
         support.wait_until(lambda pid=pid: not _alive(pid), 15, f"process {pid} to end")
     assert run_cli(live, token, "cancel", str(job["id"])).returncode == 0  # its next attempt, if one began
+
+
+def _starts_a_child_and_writes_both_pids(pids: Path) -> str:
+    return (
+        "import os, subprocess; child = subprocess.Popen(['sleep', '300']); "
+        f"open({str(pids)!r}, 'w').write(f'{{os.getpid()}} {{child.pid}}'); child.wait()"
+    )
 
 
 def _alive(pid: int) -> bool:

@@ -55,7 +55,9 @@ def run(job, work: Path, env: dict[str, str], writer: LogWriter, still_ours: Cal
         )
     except OSError as exc:  # no such program, not executable
         raise ContainerFailed(f"cannot start {argv[0]!r}: {exc.strerror}", "exit") from None
-    (work.parent / SESSION_FILE).write_text(f"{proc.pid} {_owner()}")  # for `sweep`, should this worker die
+    marker = work.parent / SESSION_FILE  # for `sweep`, should this worker die; renamed in whole, never half read
+    marker.with_suffix(".new").write_text(f"{proc.pid} {_owner()}")
+    marker.with_suffix(".new").replace(marker)
     out, err = proc.stdout, proc.stderr
     assert out is not None and err is not None  # both are pipes: PIPE above
     readers = [
@@ -122,11 +124,14 @@ def sweep(jobs_dir: Path) -> int:
     for marker in jobs_dir.glob(f"*-*/{SESSION_FILE}"):
         try:
             session, owner, born = marker.read_text().split()
-            if _started_at(int(owner)) == born:
-                continue  # its worker is alive and stops it itself
+        except FileNotFoundError:
+            continue  # its run ended meanwhile
+        if _started_at(int(owner)) == born:
+            continue  # its worker is alive and stops it itself
+        try:
             os.killpg(int(session), signal.SIGKILL)
-        except (ProcessLookupError, PermissionError, ValueError, FileNotFoundError):
-            pass  # its session had ended, the marker was half written, or the dir went meanwhile
+        except (ProcessLookupError, PermissionError):
+            pass  # its session had ended
         shutil.rmtree(marker.parent, ignore_errors=True)
         swept += 1
         log.warning("swept the local run in %s: the worker that ran it is gone", marker.parent.name)

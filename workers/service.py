@@ -40,7 +40,6 @@ def run(ident: WorkerIdentity, concurrency: int | None, loglevel: str) -> int:
     worker_shutdown.connect(lambda **_: _stop_telemetry(), weak=False)
     # Before consuming: containers this queue ran belonged to a predecessor that was killed.
     containers.sweep_leftovers(mine=ident.queue)
-    local_process.sweep(settings.JOBS_DIR)
     app.worker_main(
         [
             "worker",
