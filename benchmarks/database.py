@@ -22,3 +22,37 @@ def open_database(choice: str | None) -> tuple[str | None, str]:
     if choice:
         return choice, "PostgreSQL" if choice.startswith("postgres") else choice.split(":", 1)[0]
     return None, "SQLite (WAL)"
+
+
+def commit_cost(url: str | None, n: int = 300) -> dict | None:
+    """What one durable commit costs on this database, and one round trip without one (ms, p50/p99): the
+    floor of a job's claim, which must be committed before the job starts (None on SQLite)."""
+    if not url or not url.startswith("postgres"):
+        return None
+    import time
+
+    import psycopg
+
+    from benchmarks.costs import pct
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS gpuq_bench_commit (id int PRIMARY KEY, n bigint)")
+        conn.execute("INSERT INTO gpuq_bench_commit VALUES (1, 0) ON CONFLICT DO NOTHING")
+
+        def timed(sql: str) -> list[float]:
+            out = []
+            for _ in range(n):
+                t0 = time.perf_counter()
+                conn.execute(sql)
+                out.append((time.perf_counter() - t0) * 1e3)
+            return out
+
+        commits = timed("UPDATE gpuq_bench_commit SET n = n + 1 WHERE id = 1")
+        trips = timed("SELECT 1")
+        conn.execute("DROP TABLE gpuq_bench_commit")
+    return {
+        "commit_p50_ms": pct(commits, 50),
+        "commit_p99_ms": pct(commits, 99),
+        "select_p50_ms": pct(trips, 50),
+        "select_p99_ms": pct(trips, 99),
+    }

@@ -24,7 +24,7 @@ import redis
 
 from benchmarks import control_plane, costs
 from benchmarks.costs import pct
-from benchmarks.database import open_database
+from benchmarks.database import commit_cost, open_database
 from benchmarks.stack import Stack, versions
 from scheduler.dispatch import keys
 from workers.launch import ROOT, Proc, wait_until
@@ -328,6 +328,7 @@ def markdown(info: dict, results: dict) -> str:
             + " >= 0.98 (aim 0.995) |"
         )
         lines += _gap_line("GPU idle between back-to-back matmul jobs", g.get("idle_gap"))
+        lines += _commit_line(results.get("commit"))
     elif "gpu_skipped" in results:
         lines.append(f"| GPU efficiency | skipped: {results['gpu_skipped']} | | | |")
     c = results.get("cold")
@@ -352,6 +353,16 @@ def markdown(info: dict, results: dict) -> str:
     if t and "counts" in t:
         lines += _counts_lines(t["counts"], "sent in batches of 500 (the throughput run)")
     return "\n".join(lines) + "\n"
+
+
+def _commit_line(commit: dict | None) -> list[str]:
+    if not commit:
+        return []
+    return [
+        f"| · floor of the gap: one durable commit on this database (a claim commits before its job starts), "
+        f"p50 / p99 | {commit['commit_p50_ms']:.2f} / {commit['commit_p99_ms']:.2f} ms (a round trip without "
+        f"one: {commit['select_p50_ms']:.2f} / {commit['select_p99_ms']:.2f} ms) | | | |"
+    ]
 
 
 def _gap_line(what: str, gap: dict | None) -> list[str]:
@@ -436,6 +447,7 @@ def main() -> int:
         stack.stop()
         raise
     phases = [
+        ("commit", lambda: commit_cost(database_url)),
         ("counts", lambda: _counted_one_by_one(stack, n_counted)),
         ("dispatch", lambda: dispatch(stack, plain, n_dispatch)),
         ("throughput", lambda: {**throughput(stack, plain, n_through), "n": n_through}),

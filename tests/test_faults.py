@@ -11,6 +11,7 @@ import requests
 
 from scheduler.jobs.models import Job, JobEvent, Status
 from tests import support
+from tests.test_chaining import committed_together, needs_postgresql
 from tests.test_e2e import draining, wait_final
 
 pytestmark = [pytest.mark.slow]
@@ -70,8 +71,8 @@ def test_a_job_over_its_time_limit_is_stopped_and_the_worker_goes_on(live_system
 
 
 def test_a_job_that_ignores_the_soft_limit_is_killed_by_the_hard_one_and_the_worker_goes_on(live_system, live_cast):
-    """As a CUDA call would, the job sleeps through the soft limit: the pool process is killed at the hard
-    limit (time limit + 15 s), its lease lapses and the reaper fails it as timed out."""
+    """As a CUDA call would, the job sleeps through the soft limit: at the hard limit (time limit + 15 s)
+    the worker's watchdog fails it as timed out and kills the pool process; the worker starts another."""
     token = live_cast.token(live_cast.staff)
     spec = {"kind": "fault", "params": {"mode": "stubborn", "seconds": 120}, "time_limit": 2}
     with only_on(live_system, "hostA"):
@@ -80,7 +81,7 @@ def test_a_job_that_ignores_the_soft_limit_is_killed_by_the_hard_one_and_the_wor
         after = post(live_system, token, "/api/jobs/", {"kind": "noop"}).json()["id"]
         next_job = wait_final(live_system.session(token), live_system.url, after, timeout=60)
     assert (job["status"], job["error_kind"]) == ("failed", "timeout"), job
-    assert "the worker stopped it" in job["error"]  # the reaper's verdict, not the job's own
+    assert "the worker stopped it" in job["error"]  # the watchdog's verdict, not the job's own
     assert next_job["status"] == "succeeded" and next_job["queue"] == job["queue"]
     assert_recorded_once(stubborn)
 
@@ -195,3 +196,21 @@ def test_a_hung_releaser_does_not_stop_the_queue(live_system, live_cast):
     assert [j["status"] for j in done] == ["succeeded"] * 20
     assert {j["queue"].rsplit(".", 1)[-1] for j in done} == {"hostA", "hostB"}
     assert releaser.poll() is None  # the releaser itself was stopped all along, not replaced
+
+
+@needs_postgresql
+def test_back_to_back_jobs_each_run_once_the_next_claimed_with_the_last_success(live_system, live_cast):
+    token = live_cast.token(live_cast.alice)
+    http = live_system.session(token)
+    spec = {"kind": "burn", "params": {"seconds": 0.5, "mib": 1}}
+    with only_on(live_system, "hostA"):
+        answer = http.post(f"{live_system.url}/api/jobs/batch/", json={"jobs": [spec] * 3})
+        ids = [j["id"] for j in answer.json()["jobs"]]
+        jobs = [wait_final(http, live_system.url, i, timeout=60) for i in ids]
+    assert [(j["status"], j["attempts"]) for j in jobs] == [(Status.SUCCEEDED, 1)] * 3
+    for job_id in ids:
+        assert_recorded_once(job_id)
+        assert JobEvent.objects.filter(job_id=job_id, status=Status.RUNNING).count() == 1  # its message ran nothing
+    # The second was queued behind the first (two slots): the first one's worker took it as it finished.
+    success = JobEvent.objects.get(job_id=ids[0], status=Status.SUCCEEDED)
+    assert committed_together(success, JobEvent.objects.get(job_id=ids[1], status=Status.RUNNING))

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import logging
 import os
-from contextlib import nullcontext
 from functools import partial
 
+from django.conf import settings
 from django.utils import timezone
 
 from scheduler.dispatch import lease
 from scheduler.dispatch.celery_app import RUN_JOB, app
 from scheduler.dispatch.connections import redis_client
 from scheduler.fleet import health
-from scheduler.jobs import lifecycle
+from scheduler.jobs import lifecycle, sending
 from scheduler.jobs.models import Job, Status
 from scheduler.jobs.release import nudge
 from workers import finishing, heartbeat, identity, job_limit, pool, runners
@@ -31,30 +31,37 @@ class JobFailed(Exception):
 @app.task(name=RUN_JOB, throws=(JobFailed,), bind=True)
 def run_job(self, job_id: int, also: list[int] | None = None) -> None:
     """Run a job, or several short ones sent together (`also`: scheduler/jobs/release.py), claimed in one
-    statement and run back to back."""
+    statement and run back to back. Then, while the head of this worker's queue is a job sent alone,
+    claim and run it too, in the statement that records the last success: the GPU does not wait for a
+    message and a second commit (its message, when it comes, finds the job taken and is dropped)."""
     ids = [job_id, *(also or [])]
     jobs, token, more = finishing.claim(ids, pool.describe())
     for lost in set(ids) - {job.id for job in jobs}:
         persist(_recover_redelivery, lost)
-    if not jobs:
-        return
     r = redis_client()
-    beat = heartbeat.Heartbeat(r, [job.id for job in jobs], token, identity.current().host, self.request.id)
-    beat.__enter__()
-    try:
-        done, failed = _run_all(r, jobs, token, beat)
-    except BaseException:
-        beat.__exit__(None, None, None)
-        raise
-    if done:
-        _count_for_health(r, Outcome(Status.SUCCEEDED))
-    if more and not failed:
-        finishing.hold(done, beat)  # the next claim records them in its own commit
-        return
-    finishing.record(done, beat)
-    if failed:
-        nudge()
-        raise JobFailed(f"job {failed[0]}" + (f" (and {len(failed) - 1} more of its bundle)" if failed[1:] else ""))
+    while jobs:
+        beat = heartbeat.Heartbeat(r, [job.id for job in jobs], token, identity.current().host, self.request.id)
+        beat.__enter__()
+        try:
+            done, failed = _run_all(r, jobs, token, beat)
+        except BaseException:
+            beat.__exit__(None, None, None)
+            raise
+        if done:
+            _count_for_health(r, Outcome(Status.SUCCEEDED))
+        if failed:
+            finishing.record(done, beat)
+            nudge()
+            raise JobFailed(f"job {failed[0]}" + (f" (and {len(failed) - 1} more of its bundle)" if failed[1:] else ""))
+        if more and _short(jobs):
+            finishing.hold(done, beat)  # the next message's claim records them in its own commit
+            return
+        jobs, token, more = finishing.chain(done, beat, pool.describe())
+
+
+def _short(jobs: list[Job]) -> bool:
+    """Whether these jobs came in a bundle's message, or alone but short enough for one."""
+    return len(jobs) > 1 or sending.bundleable(jobs[0], settings.JOB_BUNDLE_SECONDS)
 
 
 def _run_all(r, jobs: list[Job], token: str, beat: heartbeat.Heartbeat) -> tuple[list[lifecycle.Done], list[str]]:
@@ -64,7 +71,7 @@ def _run_all(r, jobs: list[Job], token: str, beat: heartbeat.Heartbeat) -> tuple
     for i, job in enumerate(jobs):
         began = timezone.now() if i else None  # the first began when it was claimed
         # Retried like claim and finish: a database blip must not stop an attempt that runs on.
-        with job_limit.soft_limit(job.time_limit) if len(jobs) > 1 else nullcontext():
+        with job_limit.limits(job.time_limit, partial(lifecycle.fail_timed_out, job)):
             outcome = runners.run(job, partial(persist, lifecycle.holds, job.id, token))
         if outcome.status == Status.SUCCEEDED:
             done.append(lifecycle.Done(job, token, outcome.result, _note(outcome), timezone.now(), began))

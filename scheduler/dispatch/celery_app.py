@@ -21,7 +21,6 @@ log = logging.getLogger(__name__)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "scheduler.settings")
 
 RUN_JOB = "gpuq.run_job"  # the worker's one task (workers/tasks.py)
-HARD_LIMIT_GRACE_S = 15  # the hard limit stops a CUDA call that the soft limit cannot interrupt
 
 app = Celery("gpuq")
 app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -43,9 +42,10 @@ def shown_name(kind: str) -> str:
     return f"gpuq.{kind}" if kind else RUN_JOB
 
 
-def send_job(job_ids: list[int], queue: str, time_limit: int, kind: str = "") -> None:
+def send_job(job_ids: list[int], queue: str, kind: str = "") -> None:
     """Send released jobs to their GPU's queue in one message (one job, or a bundle of short ones run
-    back to back: scheduler/jobs/sending.py), with its soft and hard time limits (docs/ARCHITECTURE.md).
+    back to back: scheduler/jobs/sending.py). It carries no time limits: a message may run several
+    jobs, so the worker enforces each job's own (workers/job_limit.py).
     A bundle's task id is its own (`bundle-<first job>-<random>`): a cancel that kills a bundle revokes
     that id, and a job of it sent again later alone, as `job-<id>`, must not be dropped as revoked."""
     first, *also = job_ids
@@ -56,8 +56,6 @@ def send_job(job_ids: list[int], queue: str, time_limit: int, kind: str = "") ->
         queue=queue,
         task_id=f"bundle-{first}-{uuid.uuid4().hex[:8]}" if also else task_id(first),
         shadow=shown_name(kind),
-        soft_time_limit=time_limit,
-        time_limit=time_limit + HARD_LIMIT_GRACE_S,
     )
 
 

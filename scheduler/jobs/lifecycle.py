@@ -5,12 +5,14 @@
     waiting                     queued                 the releaser, for a GPU with room          mark_queued
                                                        the submission, for an idle GPU while      release_to_idle
                                                        nothing else waits
-    queued                      running                the worker that receives the job           claim
+    queued                      running                the worker that receives the job, or the   claim
+                                                       one that ran the job before it (claim_next)
     running                     succeeded | failed     that attempt, while it holds the lease     finish
     queued | running            waiting                the reaper (GPU silent, attempt lost),     requeue
                                                        a worker given a job whose attempt died
     running                     failed                 the reaper (over its time limit), requeue  fail_running
-                                                       (attempts used up: poisoned)
+                                                       (attempts used up: poisoned), the worker's
+                                                       watchdog at the hard limit (fail_timed_out)
     waiting | queued | running  cancelled              a user or staff (scheduler/jobs/control.py) cancel
     waiting                     failed                 finish, cancel, fail_running: a job it     fail_dependents
                                                        waited for did not succeed
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -150,26 +153,44 @@ class Done:
 
 
 def claim_next(
-    done: list[Done], job_ids: list[int], host: str, worker_queue: str, where: str = ""
+    done: list[Done],
+    job_ids: list[int] | None,
+    host: str,
+    worker_queue: str,
+    where: str = "",
+    defer: Callable[[Callable[[], None]], object] | None = None,
 ) -> tuple[list[Job], str, set[int], bool]:
-    """Record the successes `done` and claim the jobs `job_ids` still queued for this worker, in one
-    statement on PostgreSQL: (the jobs claimed, in order; the lease their attempt holds; the ids of
-    `done` recorded; whether other jobs wait queued for this worker)."""
+    """Record the successes `done` and claim the jobs `job_ids` still queued for this worker, or with
+    `job_ids` None the head of its queue where its worker may take it without its message (a job run
+    alone: lifecycle_sql.finish_and_claim; PostgreSQL only), in one statement on PostgreSQL: (the jobs
+    claimed, in order; the lease their attempt holds; the ids of `done` recorded; whether other jobs
+    wait queued for this worker). `defer` runs what follows the commit in Redis (the waiters told, the
+    GPU time charged) where the caller has a job to start first."""
     lease = uuid.uuid4().hex
     if connection.vendor != "postgresql":
         recorded = {d.job.id for d in done if finish(d.job, d.lease, Status.SUCCEEDED, **_outcome(d))}
-        claims = [claim(job_id, host, worker_queue, where, lease) for job_id in job_ids]
+        claims = [claim(job_id, host, worker_queue, where, lease) for job_id in job_ids or ()]
         return [c[0] for c in claims if c is not None], lease, recorded, False
     previous = [
         _outcome(d) | {"job_id": d.job.id, "lease": d.lease, "message": d.note or Status.SUCCEEDED} for d in done
     ]
     recorded, jobs, more = lifecycle_sql.finish_and_claim(
-        previous, job_ids, lease, timezone.now(), worker_queue, where or worker_queue
+        previous, job_ids, lease, timezone.now(), worker_queue, where or worker_queue, settings.JOB_BUNDLE_SECONDS
     )
-    if recorded:
-        _charge([(d.job, d.began or d.job.started_at, d.at) for d in done if d.job.id in recorded], announce=True)
-    changes.announce([job.id for job in jobs])
+    ended = [(d.job, d.began or d.job.started_at, d.at) for d in done if d.job.id in recorded]
+    claimed = [job.id for job in jobs]
+
+    def tell() -> None:
+        if ended:
+            _charge(ended, announce=True)
+        changes.announce(claimed)
+
+    (defer or _now)(tell)
     return jobs, lease, recorded, more
+
+
+def _now(fn: Callable[[], None]) -> None:
+    fn()
 
 
 def _outcome(d: Done) -> dict:
@@ -258,6 +279,11 @@ def requeue(job_id: int, reason: str) -> bool:
     if changed:
         record(job_id, f"back to waiting: {reason}", Status.WAITING)
     return bool(changed)
+
+
+def fail_timed_out(job: Job) -> bool:
+    """Fail a running job stopped at its hard limit (its worker's watchdog, or the reaper after its lease lapsed)."""
+    return fail_running(job, f"timed out: over its time limit of {job.time_limit} s (the worker stopped it)", "timeout")
 
 
 def fail_running(job: Job, message: str, error_kind: str) -> bool:

@@ -12,8 +12,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from django.db import connection
-
+from scheduler.jobs import prepared
 from scheduler.jobs.models import Job, JobEvent, Quota, Status
 
 JOBS, EVENTS, QUOTAS = Job._meta.db_table, JobEvent._meta.db_table, Quota._meta.db_table
@@ -24,7 +23,7 @@ def finish(
 ) -> bool:
     """running -> `status` for the attempt holding `lease`, with its event (`began`: its true start, where
     it was claimed with others before it); whether it moved."""
-    with connection.cursor() as cur:
+    with prepared.cursor() as cur:
         cur.execute(
             f"WITH moved AS (UPDATE {JOBS} SET status = %s, result = %s::jsonb, error = %s, error_kind = %s, "
             f"started_at = coalesce(%s, started_at), finished_at = %s, lease = '' "
@@ -50,16 +49,18 @@ def finish(
 
 
 def mark_queued(ids: list[int], queue: str, gpu_uuid: str, reasons: dict[int, str], now: datetime) -> list[int]:
-    """waiting -> queued for each of `ids` still waiting, with its routing reason and event; the ids moved."""
-    cases = " ".join("WHEN %s THEN %s" for _ in ids)
-    with connection.cursor() as cur:
+    """waiting -> queued for each of `ids` still waiting, with its routing reason and event; the ids moved.
+    Their `queued_at` is `now` plus a microsecond per place in `ids`, so that a worker taking the head of
+    its queue (finish_and_claim) takes them in the order the round placed them, as their messages go."""
+    with prepared.cursor() as cur:
         cur.execute(
-            f"WITH moved AS (UPDATE {JOBS} SET status = %s, queue = %s, gpu_uuid = %s, wait_reason = '', "
-            f"queued_at = %s, route_reason = CASE id {cases} END WHERE id = ANY(%s) AND status = %s "
-            f"RETURNING id, route_reason), "
+            f"WITH r AS (SELECT * FROM unnest(%s::bigint[], %s::text[]) WITH ORDINALITY AS r(id, reason, place)), "
+            f"moved AS (UPDATE {JOBS} AS j SET status = %s, queue = %s, gpu_uuid = %s, wait_reason = '', "
+            f"queued_at = %s::timestamptz + r.place * interval '1 microsecond', route_reason = r.reason "
+            f"FROM r WHERE j.id = r.id AND j.status = %s RETURNING j.id, j.route_reason), "
             f"event AS (INSERT INTO {EVENTS} (job_id, at, status, message) "
             f"SELECT id, %s, %s, %s || route_reason FROM moved) SELECT id FROM moved",
-            [Status.QUEUED, queue, gpu_uuid, now, *[x for i in ids for x in (i, reasons[i])], ids, Status.WAITING]
+            [ids, [reasons[i] for i in ids], Status.QUEUED, queue, gpu_uuid, now, Status.WAITING]
             + [now, Status.QUEUED, f"routed to {queue}: "],
         )
         moved = {row[0] for row in cur.fetchall()}
@@ -71,7 +72,7 @@ def release_to_idle(job_id: int, queue: str, gpu_uuid: str, reason: str, now: da
     nothing (nor does any multi-GPU job), the owner has no GPU quota and no release round holds the
     releaser's lock (taken for this statement alone); whether it moved."""
     held = (Status.QUEUED, Status.RUNNING)
-    with connection.cursor() as cur:
+    with prepared.cursor() as cur:
         cur.execute(
             f"WITH moved AS (UPDATE {JOBS} AS j SET status = %s, queue = %s, gpu_uuid = %s, wait_reason = '', "
             f"queued_at = %s, route_reason = %s WHERE j.id = %s AND j.status = %s "
@@ -88,15 +89,34 @@ def release_to_idle(job_id: int, queue: str, gpu_uuid: str, reason: str, now: da
 
 
 def finish_and_claim(
-    done: list[dict], job_ids: list[int], lease: str, now: datetime, worker_queue: str, where: str
+    done: list[dict],
+    job_ids: list[int] | None,
+    lease: str,
+    now: datetime,
+    worker_queue: str,
+    where: str,
+    bundle_seconds: float = 0.0,
 ) -> tuple[set[int], list[Job], bool]:
     """One statement, one commit: record the previous attempts' successes (`done`: each job_id, lease,
-    began, at, result, message) and claim the jobs `job_ids` still queued for this worker. (the ids
-    recorded, the claimed rows in the order asked, whether other jobs wait queued for this worker)."""
+    began, at, result, message) and claim the jobs `job_ids` still queued for this worker, or with
+    `job_ids` None the head of its queue, unless that is a job sent in a bundle (under `bundle_seconds`
+    of work, never tried; its message claims it with the rest) or a multi-GPU one. (the ids recorded,
+    the claimed rows in the order asked, whether other jobs wait queued for this worker)."""
     column = {key: [d[key] for d in done] for key in ("job_id", "lease", "began", "at", "message")}
     results = [None if d["result"] is None else json.dumps(d["result"]) for d in done]
+    if job_ids is None:
+        # The queue's head in the order its jobs were released (mark_queued spaces their queued_at);
+        # SKIP LOCKED: where another process of this worker is claiming it, this one claims none.
+        pick = (
+            f"id = (SELECT id FROM {JOBS} WHERE queue = %s AND status = %s ORDER BY queued_at, id LIMIT 1 "
+            f"FOR UPDATE SKIP LOCKED) AND gpus = 1 AND NOT (%s > 0 AND work_estimate <= %s AND attempts = 0)"
+        )
+        pick_args = [worker_queue, Status.QUEUED, bundle_seconds, bundle_seconds]
+    else:
+        pick, pick_args = "id = ANY(%s)", [job_ids]
     rows = list(
-        Job.objects.raw(
+        prepared.raw(
+            Job,
             f"WITH d AS (SELECT * FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[], %s::timestamptz[], "
             f"%s::text[], %s::text[]) AS d(id, lease, began, at, result, message)), "
             f"done AS (UPDATE {JOBS} AS j SET status = %s, result = d.result::jsonb, error = '', error_kind = '', "
@@ -104,18 +124,18 @@ def finish_and_claim(
             f"WHERE j.id = d.id AND j.status = %s AND j.lease = d.lease RETURNING j.id, d.at, d.message), "
             f"done_event AS (INSERT INTO {EVENTS} (job_id, at, status, message) SELECT id, at, %s, message FROM done), "
             f"moved AS (UPDATE {JOBS} SET status = %s, lease = %s, started_at = %s, error = '', error_kind = '', "
-            f"attempts = attempts + 1 WHERE id = ANY(%s) AND status = %s AND queue = %s RETURNING *), "
+            f"attempts = attempts + 1 WHERE {pick} AND status = %s AND queue = %s RETURNING *), "
             f"event AS (INSERT INTO {EVENTS} (job_id, at, status, message) SELECT id, %s, %s, "
             f"'attempt ' || attempts || ' started: ' || kind || ' on ' || %s FROM moved) "
             f"SELECT moved.*, (SELECT array_agg(id) FROM done) AS done_ids, EXISTS (SELECT 1 FROM {JOBS} "
-            f"WHERE queue = %s AND status = %s AND NOT id = ANY(%s)) AS more_queued "
+            f"WHERE queue = %s AND status = %s AND id NOT IN (SELECT id FROM moved)) AS more_queued "
             f"FROM (SELECT 1) AS one LEFT JOIN moved ON true",
             [column["job_id"], column["lease"], column["began"], column["at"], results, column["message"]]
             + [Status.SUCCEEDED, Status.RUNNING, Status.SUCCEEDED]
-            + [Status.RUNNING, lease, now, job_ids, Status.QUEUED, worker_queue, now, Status.RUNNING, where]
-            + [worker_queue, Status.QUEUED, job_ids],
+            + [Status.RUNNING, lease, now, *pick_args, Status.QUEUED, worker_queue, now, Status.RUNNING, where]
+            + [worker_queue, Status.QUEUED],
         )
     )
-    order = {job_id: i for i, job_id in enumerate(job_ids)}
-    claimed = sorted((row for row in rows if row.id is not None), key=lambda row: order[row.id])
+    order = {job_id: i for i, job_id in enumerate(job_ids or ())}
+    claimed = sorted((row for row in rows if row.id is not None), key=lambda row: order.get(row.id, 0))
     return set(rows[0].done_ids or ()), claimed, bool(rows[0].more_queued)

@@ -69,9 +69,7 @@ def reap_lost_attempts(r) -> int:
             continue
         elapsed = (timezone.now() - job.started_at).total_seconds()
         if elapsed >= job.time_limit:
-            moved += lifecycle.fail_running(
-                job, f"timed out: over its time limit of {job.time_limit} s (the worker stopped it)", "timeout"
-            )
+            moved += lifecycle.fail_timed_out(job)
         else:
             moved += lifecycle.requeue(job.id, "its attempt stopped renewing its lease (worker lost)")
     return moved

@@ -227,4 +227,4 @@ def _apply(jobs: list[Job], decisions: list[Decision], uuids: dict[str, str]) ->
 
 def resend(job: Job) -> None:
     """Send a released job's message again (Redis lost it); a duplicate is dropped by the claim."""
-    celery_app.send_job([job.id], job.queue, job.time_limit, job.kind)
+    celery_app.send_job([job.id], job.queue, job.kind)

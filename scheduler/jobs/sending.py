@@ -5,8 +5,7 @@ no-op job costs a share of one message and one commit instead of its own. Only j
 is under JOB_BUNDLE_SECONDS (a bundle's total too), on one GPU, never tried before (a job whose attempt
 was lost runs alone, so a job that kills its worker cannot use up its neighbours' attempts) and of
 kinds that a cancel stops by killing the process (Stop.KILL) are bundled; the rest go one a message.
-A bundle's message has the sum of its jobs' limits; the worker keeps each job's own soft limit
-(workers/job_limit.py).
+The worker keeps each job's own time limits (workers/job_limit.py).
 """
 
 from __future__ import annotations
@@ -22,9 +21,7 @@ from scheduler.jobs.models import Job
 def send_all(released: list[tuple[str, int]], by_id: dict[int, Job]) -> None:
     """Send the jobs released to each queue, in the order given, bundling short ones."""
     for queue, bundle in bundles(released, by_id, settings.JOB_BUNDLE_SECONDS, settings.JOB_BUNDLE_MAX):
-        first = by_id[bundle[0]]
-        limit = sum(by_id[job_id].time_limit for job_id in bundle)
-        celery_app.send_job(bundle, queue, limit, first.kind)
+        celery_app.send_job(bundle, queue, by_id[bundle[0]].kind)
 
 
 def bundles(
