@@ -76,9 +76,9 @@ class Stack(launch.LocalSystem):
     def job(self, job_id: int) -> dict:
         return self.http.get(f"{self.url}/api/jobs/{job_id}/", timeout=30).json()
 
-    def wait(self, job_id: int, seen: str) -> dict:
-        """The job once its status differs from `seen` or it is final (the API's long poll)."""
-        params = {"status": seen, "timeout": 20}
+    def wait(self, job_id: int, seen: str = "") -> dict:
+        """The job once its status differs from `seen`, or (no `seen`) once it is final: the API's long poll."""
+        params = {"status": seen, "timeout": 20} if seen else {"timeout": 20}
         return self.http.get(f"{self.url}/api/jobs/{job_id}/wait/", params=params, timeout=30).json()
 
     def count(self, status: str) -> int:
