@@ -15,8 +15,6 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from celery.signals import worker_process_shutdown
@@ -84,40 +82,16 @@ def _record(held: Held | None, job_ids: list[int] | None, where: str) -> tuple[l
     if held and not held.done and job_ids == []:  # nothing to write
         held.beat.__exit__(None, None, None)
         return [], "", False
-    after: list[Callable[[], object]] = []
     try:
         jobs, lease, recorded, more = persist(
-            lifecycle.claim_next, held.done if held else [], job_ids, me.host, me.queue, where, after.append
+            lifecycle.claim_next, held.done if held else [], job_ids, me.host, me.queue, where
         )
     finally:
         if held:
             held.beat.__exit__(None, None, None)
     if held and recorded:
-        after.append(nudge)
-    if jobs:  # a job starts next: the GPU does not wait for these Redis round trips
-        _in_background(after)
-    else:
-        for fn in after:
-            fn()
+        nudge()
     return jobs, lease, more
-
-
-_background: tuple[int, ThreadPoolExecutor] | None = None
-
-
-def _in_background(calls: list[Callable[[], object]]) -> None:
-    global _background
-    if _background is None or _background[0] != os.getpid():  # a forked pool process needs its own thread
-        _background = os.getpid(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="after-commit")
-    _background[1].submit(_run_logged, calls)
-
-
-def _run_logged(calls: list[Callable[[], object]]) -> None:
-    try:
-        for fn in calls:
-            fn()
-    except Exception:  # Redis away: waiters see the change at their next poll, the releaser within a second
-        log.exception("could not announce finished and started jobs")
 
 
 def _take() -> Held | None:

@@ -144,7 +144,10 @@ def _owner() -> str:
 
 
 def _started_at(pid: int) -> str:
-    try:  # field 22 of /proc/PID/stat, after the parenthesised command (which may hold spaces)
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (FileNotFoundError, ProcessLookupError, IndexError):
+    """Its start time, or "gone": also for a zombie, as a worker killed outright stays until its new
+    parent reaps it (a sweep at the next worker's start ran before that and left the run going)."""
+    try:  # fields 3 and 22 of /proc/PID/stat, after the parenthesised command (which may hold spaces)
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
         return "gone"
+    return "gone" if len(fields) < 20 or fields[0] in ("Z", "X") else fields[19]
