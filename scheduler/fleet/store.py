@@ -90,16 +90,18 @@ def minutes(r: Redis, uuid: str, last: int = 0) -> list[dict]:
     return [json.loads(raw) for raw in r.lrange(keys.gpu_minutes(uuid), -last if last else 0, -1)]
 
 
-def largest_gpu_memory(r: Redis) -> int | None:
-    """Total memory of the largest GPU ever seen (None: none seen yet), for admission."""
-    return max((g.get("memory_total") or 0 for g in known_gpus(r)), default=None)
+def largest_gpu_memory(r: Redis, known: list[dict] | None = None) -> int | None:
+    """Total memory of the largest GPU ever seen (None: none seen yet), for admission; `known`: what
+    known_gpus(r) just read."""
+    return max((g.get("memory_total") or 0 for g in (known_gpus(r) if known is None else known)), default=None)
 
 
-def placeable(r: Redis) -> list[tuple[str, int]]:
+def placeable(r: Redis, known: list[dict] | None = None) -> list[tuple[str, int]]:
     """(host, memory_total) of every GPU seen that is neither draining nor unhealthy, for admission."""
     out = set(draining(r)) | set(unhealthy(r))
     sick = {s.uuid for s in live_snapshots(r) if not s.healthy}
-    return [(g.get("host") or "", g.get("memory_total") or 0) for g in known_gpus(r) if g["uuid"] not in out | sick]
+    gpus = known_gpus(r) if known is None else known
+    return [(g.get("host") or "", g.get("memory_total") or 0) for g in gpus if g["uuid"] not in out | sick]
 
 
 def set_draining(r: Redis, uuid: str, draining: bool, reason: str = "") -> None:
