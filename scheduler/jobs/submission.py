@@ -42,7 +42,7 @@ class Prepared:
 
 class FleetFacts:
     """What admission reads of the fleet, once per submission: every GPU ever seen (one Redis call), and
-    which are healthy and not draining only when a multi-GPU job asks (four more)."""
+    which are healthy and not draining only when a multi-GPU job asks (two more)."""
 
     def __init__(self, r) -> None:
         self._r = r
