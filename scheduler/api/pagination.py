@@ -21,7 +21,8 @@ class CappedCountPagination(Pagination):
 
     def get_count(self, queryset) -> int:
         cap, offset = settings.LIST_COUNT_CAP, self.get_offset(self.request)
-        seen = queryset[offset : offset + cap + 1].count()
+        # Any order counts the same rows: without it PostgreSQL counts from a seq scan, not the list's index.
+        seen = queryset.order_by()[offset : offset + cap + 1].count()
         self.capped = seen > cap
         return offset + min(seen, cap)
 

@@ -89,7 +89,7 @@ class JobBriefSerializer(serializers.ModelSerializer):
 
 class JobSerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username", read_only=True)
-    after = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    after = serializers.ListField(child=serializers.IntegerField(), source="after_ids", read_only=True)
     gpu_seconds = serializers.FloatField(read_only=True, allow_null=True)
     result_url = serializers.SerializerMethodField(help_text="where the result array downloads as .npy, or null")
 

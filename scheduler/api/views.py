@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from gpu_tasks.params import json_schema
 from gpu_tasks.registry import KINDS
 from scheduler.api import serializers as s
-from scheduler.jobs import changes, control, finding, labqueue, limits, results, submission
+from scheduler.jobs import changes, control, dependencies, finding, labqueue, limits, results, submission
 from scheduler.jobs.models import ContainerImage, Job, JobArray, Status
 from scheduler.jobs.visibility import fleet_seen_by, visible_arrays, visible_jobs
 
@@ -25,7 +25,7 @@ class JobList(generics.ListAPIView):
     serializer_class = s.JobSerializer
 
     def get_queryset(self) -> QuerySet[Job]:
-        jobs = visible_jobs(self.request.user).select_related("owner").prefetch_related("after")
+        jobs = visible_jobs(self.request.user).select_related("owner")
         query = {k: self.request.query_params.get(k, "") for k in ("status", "kind", "q")}
         return finding.filtered(jobs, **query).order_by("-created_at", "-id")
 
@@ -38,6 +38,9 @@ class JobList(generics.ListAPIView):
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
+
+    def paginate_queryset(self, queryset):
+        return dependencies.with_after_ids(super().paginate_queryset(queryset))
 
     @extend_schema(request=s.JobSpecSerializer, responses={201: s.SubmittedJobSerializer})
     def post(self, request):
@@ -53,7 +56,7 @@ class JobDetail(generics.RetrieveAPIView):
     serializer_class = s.JobDetailSerializer
 
     def get_queryset(self) -> QuerySet[Job]:
-        return visible_jobs(self.request.user).select_related("owner").prefetch_related("events", "after")
+        return visible_jobs(self.request.user).select_related("owner").prefetch_related("events")
 
 
 @extend_schema(
@@ -71,7 +74,7 @@ class JobDetail(generics.RetrieveAPIView):
 def wait_job(request, pk: int):
     """The job, as soon as its status is no longer `status` or it is final, or after `timeout` seconds
     as it is then: a long poll woken by the job's own changes, instead of polling."""
-    jobs = visible_jobs(request.user).select_related("owner").prefetch_related("events", "after")
+    jobs = visible_jobs(request.user).select_related("owner").prefetch_related("events")
     get_object_or_404(visible_jobs(request.user).values("id"), pk=pk)
     seen, timeout = request.query_params.get("status", ""), _timeout(request.query_params.get("timeout"))
 

@@ -69,11 +69,25 @@ def known_gpus(r: Redis) -> list[dict]:
 
 def live_snapshots(r: Redis) -> list[Snapshot]:
     """The snapshots of GPUs whose worker published within its TTL, by host then queue."""
-    uuids = [as_text(u) for u in r.hkeys(KNOWN)]
+    return _live(r, r.hkeys(KNOWN))
+
+
+def live_and_flagged(r: Redis) -> tuple[list[Snapshot], dict[str, str], dict[str, str]]:
+    """live_snapshots(r), draining(r) and unhealthy(r) in two round trips, not four: a lone job's
+    release from its POST reads them all (scheduler/jobs/idle_release.py)."""
+    with r.pipeline(transaction=False) as pipe:
+        pipe.hkeys(KNOWN)
+        pipe.hgetall(DRAINING)
+        pipe.hgetall(UNHEALTHY)
+        uuids, drained, sick = pipe.execute()
+    return _live(r, uuids), _as_flags(drained), _as_flags(sick)
+
+
+def _live(r: Redis, uuids: list) -> list[Snapshot]:
     if not uuids:
         return []
-    snaps = [Snapshot.from_json(raw) for raw in r.mget([keys.live_gpu(u) for u in uuids]) if raw is not None]
-    return sorted(snaps, key=lambda s: (s.host, s.queue, s.uuid))
+    raws = r.mget([keys.live_gpu(as_text(u)) for u in uuids])
+    return sorted((Snapshot.from_json(raw) for raw in raws if raw is not None), key=lambda s: (s.host, s.queue, s.uuid))
 
 
 def _ordered(gpus: Any) -> list[dict]:
@@ -90,16 +104,18 @@ def minutes(r: Redis, uuid: str, last: int = 0) -> list[dict]:
     return [json.loads(raw) for raw in r.lrange(keys.gpu_minutes(uuid), -last if last else 0, -1)]
 
 
-def largest_gpu_memory(r: Redis) -> int | None:
-    """Total memory of the largest GPU ever seen (None: none seen yet), for admission."""
-    return max((g.get("memory_total") or 0 for g in known_gpus(r)), default=None)
+def largest_gpu_memory(r: Redis, known: list[dict] | None = None) -> int | None:
+    """Total memory of the largest GPU ever seen (None: none seen yet), for admission; `known`: what
+    known_gpus(r) just read."""
+    return max((g.get("memory_total") or 0 for g in (known_gpus(r) if known is None else known)), default=None)
 
 
-def placeable(r: Redis) -> list[tuple[str, int]]:
+def placeable(r: Redis, known: list[dict] | None = None) -> list[tuple[str, int]]:
     """(host, memory_total) of every GPU seen that is neither draining nor unhealthy, for admission."""
-    out = set(draining(r)) | set(unhealthy(r))
-    sick = {s.uuid for s in live_snapshots(r) if not s.healthy}
-    return [(g.get("host") or "", g.get("memory_total") or 0) for g in known_gpus(r) if g["uuid"] not in out | sick]
+    live, drained, marked = live_and_flagged(r)
+    out = set(drained) | set(marked) | {s.uuid for s in live if not s.healthy}
+    gpus = known_gpus(r) if known is None else known
+    return [(g.get("host") or "", g.get("memory_total") or 0) for g in gpus if g["uuid"] not in out]
 
 
 def set_draining(r: Redis, uuid: str, draining: bool, reason: str = "") -> None:
@@ -134,7 +150,11 @@ def _set_flag(r: Redis, key: str, uuid: str, on: bool, reason: str) -> None:
 
 
 def _flags(r: Redis, key: str) -> dict[str, str]:
-    return {as_text(k): as_text(v) for k, v in r.hgetall(key).items()}
+    return _as_flags(r.hgetall(key))
+
+
+def _as_flags(found: dict) -> dict[str, str]:
+    return {as_text(k): as_text(v) for k, v in found.items()}
 
 
 def to_gpu_state(

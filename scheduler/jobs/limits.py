@@ -4,23 +4,15 @@ a submission gets when it leaves the limit to the default."""
 from __future__ import annotations
 
 from django.conf import settings
-from django.db.models import Max
 
 from gpu_tasks.base import ARRAYS
 from gpu_tasks.registry import get_kind
 from scheduler.jobs.errors import SubmissionError
-from scheduler.jobs.models import GroupLimits
 
 
-def longest_for(user) -> int:
-    """The most generous `max_time_limit` of the user's groups, else JOB_TIME_LIMIT_MAX."""
-    found = GroupLimits.objects.filter(group__user=user).aggregate(m=Max("max_time_limit"))["m"]
-    return found or settings.JOB_TIME_LIMIT_MAX
-
-
-def time_limit(user, value: int | None) -> int:
-    """The job's time limit in seconds; SubmissionError when over what the user may ask for."""
-    longest = longest_for(user)
+def time_limit(longest: int, value: int | None) -> int:
+    """The job's time limit in seconds; SubmissionError when over `longest`, what the user may ask for
+    (scheduler/jobs/allowance.py)."""
     if value is None:
         return min(settings.JOB_TIME_LIMIT_DEFAULT, longest)
     if not 1 <= value <= longest:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -125,6 +127,12 @@ class Job(models.Model):
     @property
     def is_final(self) -> bool:
         return self.status in FINAL
+
+    @cached_property
+    def after_ids(self) -> list[int]:
+        """Ids of the jobs this one runs after, ascending: one query, unless set where the job was
+        stored or listed with others (dependencies.with_after_ids: one query for a whole page)."""
+        return sorted(self.after.values_list("id", flat=True))
 
     @property
     def gpu_seconds(self) -> float | None:

@@ -109,13 +109,9 @@ def wait_for_wake(r, seconds: float) -> None:
 
 
 def live_routable(r) -> list[Snapshot]:
-    """The live GPUs' snapshots, with staff's drains and health marks applied."""
-    return _with_overrides(r, fleet.live_snapshots(r))
-
-
-def _with_overrides(r, snaps: list[Snapshot]) -> list[Snapshot]:
-    """Staff's drain and a health mark take effect now, not at the worker's next snapshot."""
-    drained, sick = fleet.draining(r), fleet.unhealthy(r)
+    """The live GPUs' snapshots, with staff's drains and health marks applied: those take effect now,
+    not at the worker's next snapshot."""
+    snaps, drained, sick = fleet.live_and_flagged(r)
     return [
         replace(s, draining=s.draining or s.uuid in drained, healthy=s.healthy and s.uuid not in sick) for s in snaps
     ]

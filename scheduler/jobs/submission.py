@@ -5,10 +5,10 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from gpu_tasks.base import Estimate, ParamError, UnknownKind
@@ -19,7 +19,8 @@ from scheduler import ratelimit
 from scheduler.dispatch.connections import redis_client
 from scheduler.fleet import store as fleet
 from scheduler.fleet.router import fits_fleet, fits_gang
-from scheduler.jobs import commands, dependencies, lifecycle, limits
+from scheduler.jobs import allowance, commands, dependencies, lifecycle, limits
+from scheduler.jobs.allowance import Allowance
 from scheduler.jobs.errors import SubmissionError
 from scheduler.jobs.idle_release import release_or_nudge
 from scheduler.jobs.models import FINAL, MAX_ID, ContainerImage, Job, JobArray, Quota, Status
@@ -39,24 +40,36 @@ class Prepared:
     runner: str = ""  # where a run job's command runs: local or container
 
 
-@dataclass(frozen=True)
 class FleetFacts:
-    """What admission reads of the fleet once per submission."""
+    """What admission reads of the fleet, once per submission: every GPU ever seen (one Redis call), and
+    which are healthy and not draining only when a multi-GPU job asks (two more)."""
 
-    largest: int | None  # memory of the largest GPU ever seen
-    placeable: list[tuple[str, int]]  # (host, memory_total) of GPUs healthy and not draining
+    def __init__(self, r) -> None:
+        self._r = r
+        self._known = fleet.known_gpus(r)
+
+    @cached_property
+    def largest(self) -> int | None:
+        """Memory of the largest GPU ever seen (None: none seen yet)."""
+        return fleet.largest_gpu_memory(self._r, self._known)
+
+    @cached_property
+    def placeable(self) -> list[tuple[str, int]]:
+        """(host, memory_total) of GPUs healthy and not draining."""
+        return fleet.placeable(self._r, self._known)
 
 
-def prepare(user, spec: dict, facts: FleetFacts, quota: Quota | None = None) -> Prepared:
+def prepare(user, spec: dict, facts: FleetFacts, allowed: Allowance) -> Prepared:
     """Validate one job's spec against its kind, the user's bounds and the fleet; raise SubmissionError
     naming every field that is wrong, not only the first."""
+    quota = allowed.quota
     errors: dict = {}
     kind_params = collect(errors, _kind_and_params, user, spec)
     gpus = collect(errors, _gpus, spec.get("gpus"), kind_params[0] if kind_params else None, quota)
     if kind_params and gpus:
         collect(errors, _fits, kind_params[2], gpus, facts)
     priority = collect(errors, _priority, user, spec.get("priority", 0), quota)
-    time_limit = collect(errors, limits.time_limit, user, spec.get("time_limit"))
+    time_limit = collect(errors, limits.time_limit, allowed.longest_time_limit, spec.get("time_limit"))
     after = collect(errors, _dependencies, user, spec.get("after") or [])
     if errors:
         raise SubmissionError(errors)
@@ -155,22 +168,26 @@ def _dependencies(user, ids: list[int]) -> list[int]:
 
 def submit(user, specs: list[dict], as_batch: bool = False) -> list[Job]:
     """Store a whole batch or none of it; every job is committed before anything reaches Redis."""
-    prepared = validate_all(user, specs, as_batch)
+    _check_rate(user, len(specs))
     with transaction.atomic():
-        return _store(user, prepared, None)
+        # Validated under the owner's row lock: the statement that takes it reads the allowance too.
+        allowed = allowance.read(user, lock=True)
+        return _store(user, _prepare_all(user, specs, as_batch, allowed), None, allowed)
 
 
 def validate_all(user, specs: list[dict], as_batch: bool) -> list[Prepared]:
-    """Every spec checked before anything is stored; errors listed per job for a batch."""
+    """Every spec checked, nothing stored; errors listed per job for a batch."""
     _check_rate(user, len(specs))
-    r = redis_client()
-    facts = FleetFacts(fleet.largest_gpu_memory(r), fleet.placeable(r))
-    quota = Quota.objects.filter(user=user).first()
+    return _prepare_all(user, specs, as_batch, allowance.read(user))
+
+
+def _prepare_all(user, specs: list[dict], as_batch: bool, allowed: Allowance) -> list[Prepared]:
+    facts = FleetFacts(redis_client())
     errors: list[Any] = []
     prepared: list[Prepared] = []
     for spec in specs:
         try:
-            prepared.append(prepare(user, spec, facts, quota))
+            prepared.append(prepare(user, spec, facts, allowed))
             errors.append({})
         except SubmissionError as exc:
             errors.append(exc.errors)
@@ -188,11 +205,13 @@ def _check_rate(user, jobs: int) -> None:
         )
 
 
-def _store(user, prepared: list[Prepared], array: JobArray | None) -> list[Job]:
-    # The owner's row, locked, serialises this user's submissions so the quota holds under races.
-    get_user_model().objects.select_for_update().filter(pk=user.pk).first()
-    _check_waiting_quota(user, len(prepared))
+def _store(user, prepared: list[Prepared], array: JobArray | None, allowed: Allowance) -> list[Job]:
+    """Inside the transaction that locked the owner's row (allowance.read): a count made now sees
+    every job of the user's submissions that committed before it."""
+    _check_waiting_quota(user, len(prepared), allowed.quota)
     jobs = Job.objects.bulk_create([_row(user, p, array) for p in prepared])
+    for job, p in zip(jobs, prepared, strict=True):
+        job.after_ids = p.after  # what the answer shows, without reading back what was just written
     _store_dependencies(jobs, prepared)
     lifecycle.submitted([j.id for j in jobs])
     # A lone job for an idle GPU is released here in one statement; otherwise the releaser loop, woken
@@ -225,8 +244,7 @@ def _store_dependencies(jobs: list[Job], prepared: list[Prepared]) -> None:
     through.objects.bulk_create(links)
 
 
-def _check_waiting_quota(user, adding: int) -> None:
-    quota = Quota.objects.filter(user=user).first()
+def _check_waiting_quota(user, adding: int, quota: Quota | None) -> None:
     cap = (quota.max_waiting if quota and quota.max_waiting else None) or settings.USER_MAX_WAITING_JOBS
     pending = Job.objects.filter(owner=user).exclude(status__in=FINAL).count()
     if pending + adding > cap:
@@ -256,8 +274,10 @@ def expand_grid(grid: dict[str, list]) -> list[dict]:
 
 def submit_array(user, kind: str, base: dict, grid: dict[str, list], **common) -> tuple[JobArray, list[Job]]:
     """One submission of a kind over a parameter grid, stored whole or not at all."""
-    points = expand_grid(grid)
-    prepared = validate_all(user, [{"kind": kind, "params": {**base, **p}, **common} for p in points], as_batch=True)
+    specs = [{"kind": kind, "params": {**base, **p}, **common} for p in expand_grid(grid)]
+    _check_rate(user, len(specs))
     with transaction.atomic():
+        allowed = allowance.read(user, lock=True)
+        prepared = _prepare_all(user, specs, True, allowed)
         array = JobArray.objects.create(owner=user, kind=kind, grid=grid)
-        return array, _store(user, prepared, array)
+        return array, _store(user, prepared, array, allowed)
