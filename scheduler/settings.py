@@ -310,7 +310,10 @@ GPU_SLOTS = envint("GPU_SLOTS", 2, why="jobs a GPU holds at once: one running, o
 GPU_FEED_SECONDS = envfloat(
     "GPU_FEED_SECONDS", 0.5, why="expected seconds of short jobs a GPU may hold beyond GPU_SLOTS"
 )
-GPU_MAX_HELD = envint("GPU_MAX_HELD", 32, why="the most jobs a GPU holds while feeding it short ones")
+# 256: a no-op bundle of 64 runs in a few ms, faster than a release round tops the GPU up; with 32 the
+# H200 ran 0.40x plain Celery's no-op rate, with 256 1.04x (BENCHMARKS.md). GPU_FEED_SECONDS still bounds
+# how much work a GPU holds ahead, so late binding is kept for any job that is not tiny.
+GPU_MAX_HELD = envint("GPU_MAX_HELD", 256, why="the most jobs a GPU holds while feeding it short ones")
 # Short jobs released to one GPU together go in one message, claimed in one statement (scheduler/jobs/sending.py):
 # a message and a commit each cost more than a no-op job (docs/BENCHMARKS.md).
 JOB_BUNDLE_SECONDS = envfloat(
@@ -318,8 +321,8 @@ JOB_BUNDLE_SECONDS = envfloat(
     0.1,
     why="expected seconds of work of the short jobs one GPU is sent in one message (0: a message per job)",
 )
-# Half of GPU_MAX_HELD: the next bundle waits queued while one runs, so the GPU does not wait for a round.
-JOB_BUNDLE_MAX = envint("JOB_BUNDLE_MAX", 16, why="the most jobs sent to a GPU in one message")
+# A quarter of GPU_MAX_HELD: the next bundles wait queued while one runs, so the GPU does not wait for a round.
+JOB_BUNDLE_MAX = envint("JOB_BUNDLE_MAX", 64, why="the most jobs sent to a GPU in one message")
 GPU_CONCURRENCY = envint("GPU_CONCURRENCY", 1, why="jobs a GPU worker runs at the same time")
 # scheduler/fleet/reservation.py
 GPU_RESERVATIONS = envbool(
