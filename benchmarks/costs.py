@@ -62,11 +62,15 @@ def idle_gaps(jobs: list[dict]) -> dict:
         if (job.get("result") or {}).get("gpu_began_at"):
             by_queue.setdefault(job["queue"], []).append(job)
     gaps = []
+    parts: dict[str, list[float]] = {name: [] for name, _, _ in GAP_PARTS}
     for held in by_queue.values():
         held.sort(key=lambda j: j["result"]["gpu_began_at"])
         for prev, nxt in zip(held, held[1:], strict=False):
             if _at(nxt["queued_at"]) <= prev["result"]["gpu_ended_at"]:
                 gaps.append(nxt["result"]["gpu_began_at"] - prev["result"]["gpu_ended_at"])
+                moments = _gap_moments(prev, nxt)
+                for name, a, b in GAP_PARTS:
+                    parts[name].append(moments[b] - moments[a])
     if not gaps:
         return {"n": 0}
     return {
@@ -74,6 +78,25 @@ def idle_gaps(jobs: list[dict]) -> dict:
         "p50_ms": pct(gaps, 50) * 1e3,
         "p99_ms": pct(gaps, 99) * 1e3,
         "mean_ms": statistics.mean(gaps) * 1e3,
+        "parts_p50_ms": {name: pct(values, 50) * 1e3 for name, values in parts.items()},
+    }
+
+
+# Where a gap goes, from the jobs' own times (one host clock): the attempt's end as the worker noted it
+# (`finished_at`) and the next claim's time (`started_at`, taken as its statement is sent).
+GAP_PARTS = (
+    ("kernels ended to the attempt's end noted", "ended", "finished"),
+    ("to the next claim sent", "finished", "claimed"),
+    ("claim, Redis and start of the next job", "claimed", "began"),
+)
+
+
+def _gap_moments(prev: dict, nxt: dict) -> dict[str, float]:
+    return {
+        "ended": prev["result"]["gpu_ended_at"],
+        "finished": _at(prev["finished_at"]),
+        "claimed": _at(nxt["started_at"]),
+        "began": nxt["result"]["gpu_began_at"],
     }
 
 

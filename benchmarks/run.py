@@ -372,7 +372,7 @@ def _gap_line(what: str, gap: dict | None) -> list[str]:
     return [
         f"| {what} (worker timestamps), p50 / p99 | {gap['p50_ms']:.2f} / {gap['p99_ms']:.2f} ms "
         f"({gap['n']} gaps) | | | <= 2 / 10 ms (aim 0.5 / 3) |"
-    ]
+    ] + [f"| · {name}, p50 | {ms:.2f} ms | | | |" for name, ms in gap.get("parts_p50_ms", {}).items()]
 
 
 def _counts_lines(counts: dict | None, how: str) -> list[str]:

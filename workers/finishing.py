@@ -17,11 +17,14 @@ import threading
 import time
 from dataclasses import dataclass
 
+import redis
 from celery.signals import worker_process_shutdown
 
+from scheduler.dispatch.connections import redis_client
+from scheduler.fleet import health
 from scheduler.jobs import lifecycle
 from scheduler.jobs.models import Job
-from scheduler.jobs.release import nudge
+from scheduler.jobs.release import nudge_on
 from workers import heartbeat, identity
 from workers.persist import persist
 
@@ -34,6 +37,10 @@ class Held:
     done: list[lifecycle.Done]
     beat: heartbeat.Heartbeat
     since: float
+    gpu_healthy: bool = True
+
+
+Claimed = tuple[list[Job], str, bool, heartbeat.Heartbeat | None]
 
 
 _lock = threading.Condition()
@@ -41,21 +48,23 @@ _held: list[Held] = []  # at most one: the next claim or the flusher takes it
 _flusher_pid = 0
 
 
-def claim(job_ids: list[int], where: str) -> tuple[list[Job], str, bool]:
+def claim(job_ids: list[int], where: str, task: str) -> Claimed:
     """Claim the jobs `job_ids`, recording held successes in the same commit; (the jobs claimed,
-    their attempt's lease, whether more wait queued for this worker)."""
-    return _record(_take(), job_ids, where)
+    their attempt's lease, whether more wait queued for this worker, the heartbeat that keeps their
+    leases, naming the Celery `task` that runs them)."""
+    return _record(_take(), job_ids, where, task)
 
 
-def chain(done: list[lifecycle.Done], beat: heartbeat.Heartbeat, where: str) -> tuple[list[Job], str, bool]:
+def chain(done: list[lifecycle.Done], beat: heartbeat.Heartbeat, where: str, task: str) -> Claimed:
     """Record successes and claim the head of this worker's queue in one statement, where it is a job
     its worker may run without its message (lifecycle.claim_next); as `claim` answers."""
-    return _record(Held(done, beat, time.monotonic()), None, where)
+    return _record(Held(done, beat, time.monotonic()), None, where, task)
 
 
-def record(done: list[lifecycle.Done], beat: heartbeat.Heartbeat) -> None:
-    """Record successes now, in one statement."""
-    _record(Held(done, beat, time.monotonic()), [], "")
+def record(done: list[lifecycle.Done], beat: heartbeat.Heartbeat, gpu_healthy: bool = True) -> None:
+    """Record successes now, in one statement (`gpu_healthy` False: they do not reset the GPU's count of
+    CUDA errors in a row, which a failure after them has added to)."""
+    _record(Held(done, beat, time.monotonic(), gpu_healthy), [], "", "")
 
 
 def hold(done: list[lifecycle.Done], beat: heartbeat.Heartbeat) -> None:
@@ -73,25 +82,41 @@ def flush() -> None:
     """Record held successes now (no claim took them in time, or the process stops)."""
     held = _take()
     if held is not None:
-        _record(held, [], "")
+        _record(held, [], "", "")
 
 
-def _record(held: Held | None, job_ids: list[int] | None, where: str) -> tuple[list[Job], str, bool]:
-    """`job_ids` None: the head of this worker's queue."""
+def _record(held: Held | None, job_ids: list[int] | None, where: str, task: str) -> Claimed:
+    """`job_ids` None: the head of this worker's queue. What follows the commit in Redis (the waiters
+    told, the GPU time charged, the old leases dropped and the new ones set, the GPU's CUDA error count
+    reset, the releaser woken) goes in one pipeline: each round trip here is GPU idle between jobs."""
     me = identity.current()
     if held and not held.done and job_ids == []:  # nothing to write
         held.beat.__exit__(None, None, None)
-        return [], "", False
+        return [], "", False, None
+    r = redis_client()
+    pipe = r.pipeline(transaction=False)
     try:
         jobs, lease, recorded, more = persist(
-            lifecycle.claim_next, held.done if held else [], job_ids, me.host, me.queue, where
+            lifecycle.claim_next, held.done if held else [], job_ids, me.host, me.queue, where, pipe
         )
-    finally:
+    except BaseException:
         if held:
             held.beat.__exit__(None, None, None)
-    if held and recorded:
-        nudge()
-    return jobs, lease, more
+        raise
+    if held:
+        held.beat.end(pipe)
+    then = nudge_on(pipe) if held and recorded else None
+    if held and recorded and held.gpu_healthy:
+        health.succeeded_on(pipe, me.uuid)
+    beat = heartbeat.Heartbeat(r, [job.id for job in jobs], lease, me.host, task).start(pipe) if jobs else None
+    try:
+        results = pipe.execute()
+    except redis.RedisError as exc:  # the leases are set by the next renewal, the waiters see it at their recheck
+        log.warning("could not tell Redis of finished and started jobs: %s", exc)
+        results = None
+    if then is not None:
+        then(results)
+    return jobs, lease, more, beat
 
 
 def _take() -> Held | None:

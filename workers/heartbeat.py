@@ -43,22 +43,33 @@ class Heartbeat:
 
     def __enter__(self) -> Heartbeat:
         with self.r.pipeline(transaction=False) as pipe:
-            for job_id in self.job_ids:
-                pipe.set(keys.lease(job_id), self.value, ex=settings.LEASE_TTL)
+            self.start(pipe)
             pipe.execute()
+        return self
+
+    def start(self, pipe) -> Heartbeat:
+        """Set the leases on `pipe` (the caller executes it; a lost write is made by the next renewal)."""
+        for job_id in self.job_ids:
+            pipe.set(keys.lease(job_id), self.value, ex=settings.LEASE_TTL)
         with Heartbeat._lock:
             Heartbeat._active.update({job_id: (self.r, self.value) for job_id in self.job_ids})
             Heartbeat._ensure_renewer()
         return self
 
     def __exit__(self, *exc) -> None:
+        try:
+            with self.r.pipeline(transaction=False) as pipe:
+                self.end(pipe)
+                pipe.execute()
+        except redis.RedisError:
+            pass  # they expire by themselves
+
+    def end(self, pipe) -> None:
+        """Stop renewing, and delete the leases on `pipe`."""
         with Heartbeat._lock:
             for job_id in self.job_ids:
                 Heartbeat._active.pop(job_id, None)
-        try:
-            self.r.delete(*(keys.lease(job_id) for job_id in self.job_ids))
-        except redis.RedisError:
-            pass  # they expire by themselves
+        pipe.delete(*(keys.lease(job_id) for job_id in self.job_ids))
 
     @classmethod
     def _ensure_renewer(cls) -> None:

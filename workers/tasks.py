@@ -35,20 +35,16 @@ def run_job(self, job_id: int, also: list[int] | None = None) -> None:
     claim and run it too, in the statement that records the last success: the GPU does not wait for a
     message and a second commit (its message, when it comes, finds the job taken and is dropped)."""
     ids = [job_id, *(also or [])]
-    jobs, token, more = finishing.claim(ids, pool.describe())
+    jobs, token, more, beat = finishing.claim(ids, pool.describe(), self.request.id)
     for lost in set(ids) - {job.id for job in jobs}:
         persist(_recover_redelivery, lost)
     r = redis_client()
-    while jobs:
-        beat = heartbeat.Heartbeat(r, [job.id for job in jobs], token, identity.current().host, self.request.id)
-        beat.__enter__()
+    while jobs and beat is not None:
         try:
             done, failed = _run_all(r, jobs, token, beat)
         except BaseException:
             beat.__exit__(None, None, None)
             raise
-        if done:
-            _count_for_health(r, Outcome(Status.SUCCEEDED))
         if failed:
             finishing.record(done, beat)
             nudge()
@@ -56,7 +52,7 @@ def run_job(self, job_id: int, also: list[int] | None = None) -> None:
         if more and _short(jobs):
             finishing.hold(done, beat)  # the next message's claim records them in its own commit
             return
-        jobs, token, more = finishing.chain(done, beat, pool.describe())
+        jobs, token, more, beat = finishing.chain(done, beat, pool.describe(), self.request.id)
 
 
 def _short(jobs: list[Job]) -> bool:
@@ -83,7 +79,7 @@ def _run_all(r, jobs: list[Job], token: str, beat: heartbeat.Heartbeat) -> tuple
         if outcome.error_kind == "sticky":
             # A sticky CUDA error poisons this process's context: exit so a clean process replaces it,
             # with the successes recorded and the jobs not yet run back to waiting.
-            finishing.record(done, beat)
+            finishing.record(done, beat, gpu_healthy=False)  # this failure was counted after them
             for rest in jobs[i + 1 :]:
                 persist(lifecycle.requeue, rest.id, "its worker restarted after a CUDA error poisoned the context")
             nudge()

@@ -32,13 +32,18 @@ def job_ended(r: Redis, uuid: str, poisoned: bool, error: str = "") -> bool:
     the GPU is marked. A job that ends otherwise resets the count. True when this marked it."""
     key = keys.cuda_failures(uuid)
     if not poisoned:
-        r.delete(key)
+        succeeded_on(r, uuid)
         return False
     failures = r.incr(key)
     if failures < settings.GPU_CUDA_FAILURES_UNHEALTHY:
         return False
     reason = f"{failures} jobs in a row failed with CUDA errors here (last: {error[:200]})"
     return bool(r.hsetnx(keys.UNHEALTHY, uuid, reason))
+
+
+def succeeded_on(pipe, uuid: str) -> None:
+    """`job_ended` for a job that did not poison the context, queued on the caller's pipeline."""
+    pipe.delete(keys.cuda_failures(uuid))
 
 
 def clear(r: Redis, uuid: str) -> None:

@@ -157,13 +157,14 @@ def claim_next(
     host: str,
     worker_queue: str,
     where: str = "",
+    pipe=None,
 ) -> tuple[list[Job], str, set[int], bool]:
     """Record the successes `done` and claim the jobs `job_ids` still queued for this worker, or with
     `job_ids` None the head of its queue where its worker may take it without its message (a job run
     alone: lifecycle_sql.finish_and_claim; PostgreSQL only), in one statement on PostgreSQL: (the jobs
     claimed, in order; the lease their attempt holds; the ids of `done` recorded; whether other jobs
-    wait queued for this worker). `defer` runs what follows the commit in Redis (the waiters told, the
-    GPU time charged) where the caller has a job to start first."""
+    wait queued for this worker). The waiters are told, and the GPU time charged, on `pipe` where given
+    (the caller's pipeline, executed by it), else at once."""
     lease = uuid.uuid4().hex
     if connection.vendor != "postgresql":
         recorded = {d.job.id for d in done if finish(d.job, d.lease, Status.SUCCEEDED, **_outcome(d))}
@@ -175,11 +176,13 @@ def claim_next(
     recorded, jobs, more = lifecycle_sql.finish_and_claim(
         previous, job_ids, lease, timezone.now(), worker_queue, where or worker_queue, settings.JOB_BUNDLE_SECONDS
     )
-    # Done inline: a thread for this Redis work cost the next job ~5 ms of GIL hand-over (the switch
-    # interval) on the H200 host, more than the round trips themselves.
     if recorded:
-        _charge([(d.job, d.began or d.job.started_at, d.at) for d in done if d.job.id in recorded], announce=True)
-    changes.announce([job.id for job in jobs])
+        ended = [(d.job, d.began or d.job.started_at, d.at) for d in done if d.job.id in recorded]
+        _charge(ended, announce=True, pipe=pipe)
+    if pipe is not None:
+        changes.announce([job.id for job in jobs], pipe)
+    else:
+        changes.announce([job.id for job in jobs])
     return jobs, lease, recorded, more
 
 
@@ -233,21 +236,29 @@ def finish(
     return bool(changed)
 
 
-def _charge(ended: list[tuple[Job, datetime, datetime]], announce: bool = False) -> None:
+def _charge(ended: list[tuple[Job, datetime, datetime]], announce: bool = False, pipe=None) -> None:
     """Count finished attempts' GPU time (each job, its start, its end): the owners' fair share, and the
-    metrics, in one round trip; with `announce`, tell the jobs' waiters in it too."""
+    metrics, in one round trip; with `announce`, tell the jobs' waiters in it too. On `pipe`, the
+    caller's pipeline, where given."""
+    if pipe is not None:
+        _charge_on(pipe, ended, announce)
+        return
+    with redis_client().pipeline(transaction=False) as own:
+        _charge_on(own, ended, announce)
+        own.execute()
+
+
+def _charge_on(pipe, ended: list[tuple[Job, datetime, datetime]], announce: bool) -> None:
     seconds = {job.id: (end - began).total_seconds() for job, began, end in ended}
     by_owner: dict[int, float] = defaultdict(float)
     for job, _, _ in ended:
         by_owner[job.owner_id] += seconds[job.id] * job.gpus  # N GPUs for this long
-    with redis_client().pipeline(transaction=False) as pipe:
-        if announce:
-            changes.announce(list(seconds), pipe)
-        for owner_id, gpu_seconds in by_owner.items():
-            charge(pipe, owner_id, gpu_seconds)
-        observe(pipe, "duration", seconds.values())
-        observe(pipe, "wait", [(began - job.created_at).total_seconds() for job, began, _ in ended])
-        pipe.execute()
+    if announce:
+        changes.announce(list(seconds), pipe)
+    for owner_id, gpu_seconds in by_owner.items():
+        charge(pipe, owner_id, gpu_seconds)
+    observe(pipe, "duration", seconds.values())
+    observe(pipe, "wait", [(began - job.created_at).total_seconds() for job, began, _ in ended])
 
 
 def requeue(job_id: int, reason: str) -> bool:

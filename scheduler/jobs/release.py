@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import replace
 
 from django.conf import settings
@@ -89,16 +90,28 @@ def nudge() -> None:
     """After a job is submitted or ends: wake the releaser loop for a round now (one Redis call, and
     the rounds of many such wakes coalesce into one); release here only where no releaser loop is alive."""
     try:
-        r = redis_client()
-        with r.pipeline(transaction=False) as pipe:
-            pipe.exists(ALIVE_KEY)
-            pipe.lpush(WAKE_KEY, 1)
-            pipe.ltrim(WAKE_KEY, 0, 0)
-            alive = pipe.execute()[0]
+        with redis_client().pipeline(transaction=False) as pipe:
+            then = nudge_on(pipe)
+            results = pipe.execute()
     except Exception:
-        alive = False
-    if not alive:
-        release_soon()
+        then, results = nudge_on(None), None
+    then(results)
+
+
+def nudge_on(pipe) -> Callable[[list | None], None]:
+    """`nudge`, queued on the caller's pipeline; call what it returns with the pipeline's results
+    (None where it failed)."""
+    at = len(pipe) if pipe is not None else 0
+    if pipe is not None:
+        pipe.exists(ALIVE_KEY)
+        pipe.lpush(WAKE_KEY, 1)
+        pipe.ltrim(WAKE_KEY, 0, 0)
+
+    def then(results: list | None) -> None:
+        if not (results and results[at]):
+            release_soon()
+
+    return then
 
 
 def wait_for_wake(r, seconds: float) -> None:
