@@ -124,6 +124,11 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    # Django turns psycopg's statement preparation off (prepare_threshold None), which also ignores an
+    # explicit prepare=True. Django's own cursors bind client-side and never prepare whatever the
+    # threshold; only scheduler/jobs/prepared.py's cursor asks to.
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 10**9
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # Web, releaser and workers share one file: wait for the lock instead of failing at once.
     DATABASES["default"]["OPTIONS"] = {
