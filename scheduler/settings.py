@@ -124,7 +124,13 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
-if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+DB_PREPARED_STATEMENTS = envbool(
+    "DB_PREPARED_STATEMENTS",
+    True,
+    why="prepare the job path's hot statements once per connection (off behind a pooler that cannot keep them, "
+    "such as PgBouncer before 1.21 in transaction mode)",
+)
+if DATABASES["default"]["ENGINE"].endswith("postgresql") and DB_PREPARED_STATEMENTS:
     # Django turns psycopg's statement preparation off (prepare_threshold None), which also ignores an
     # explicit prepare=True. Django's own cursors bind client-side and never prepare whatever the
     # threshold; only scheduler/jobs/prepared.py's cursor asks to.

@@ -99,3 +99,20 @@ def test_a_job_that_ends_within_its_limits_is_not_stopped_after():
     child.start()
     child.join(20)
     assert child.exitcode == 0 and not recorded.is_set()
+
+
+def _prepared_claims() -> int:
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE 'WITH d AS%%'")
+        return cur.fetchone()[0]
+
+
+@needs_postgresql
+def test_the_workers_statement_is_prepared_once_per_connection_unless_turned_off(db, settings):
+    settings.DB_PREPARED_STATEMENTS = False
+    lifecycle.claim_next([], [2**40], "fakehost", "gpu.nowhere")
+    assert _prepared_claims() == 0
+    settings.DB_PREPARED_STATEMENTS = True
+    for _ in range(3):
+        lifecycle.claim_next([], [2**40], "fakehost", "gpu.nowhere")
+    assert _prepared_claims() == 1

@@ -9,6 +9,7 @@ statement counting and query capture (the wrappers every Django cursor has).
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.postgresql.base import ServerBindingCursor
 from django.db.models import Model
@@ -22,8 +23,11 @@ class _Preparing(ServerBindingCursor):
 
 
 def cursor(using: str = DEFAULT_DB_ALIAS):
-    """A Django cursor (use it in `with`) whose statements are prepared on first use."""
+    """A Django cursor (use it in `with`) whose statements are prepared on first use (a plain one where
+    DB_PREPARED_STATEMENTS is off)."""
     connection = connections[using]
+    if not settings.DB_PREPARED_STATEMENTS:
+        return connection.cursor()
     connection.close_if_health_check_failed()
     connection.ensure_connection()
     with connection.wrap_database_errors:
@@ -44,4 +48,6 @@ class _PreparedRawQuery(RawQuery):
 
 def raw(model: type[Model], sql: str, params: list, using: str = DEFAULT_DB_ALIAS) -> RawQuerySet:
     """`model.objects.raw(sql, params)`, prepared."""
+    if not settings.DB_PREPARED_STATEMENTS:
+        return model._default_manager.using(using).raw(sql, params)
     return RawQuerySet(sql, model=model, query=_PreparedRawQuery(sql, using, params=params), using=using)
