@@ -57,7 +57,8 @@ def main() -> int:
 
 
 # Finished jobs only (a waiting one would be released to the benchmark's workers), older than any
-# job the benchmark submits, spread over the staff user and 20 others, in one INSERT ... SELECT.
+# job the benchmark submits, spread over the staff user and 20 others, in one INSERT ... SELECT; named
+# so that a later run (the database is kept between runs) tops them up to SIZE or cuts them down to it.
 SCALE_SEED_CODE = """
 from django.contrib.auth import get_user_model
 from django.db import connection
@@ -65,18 +66,24 @@ from scheduler.jobs.models import Job
 User = get_user_model()
 owners = [User.objects.get_or_create(username=f"user{i}")[0].id for i in range(20)]
 owners.append(User.objects.get(username="bench").id)
+have = Job.objects.filter(name="scale-seed").count()
 with connection.cursor() as cur:
+    cur.execute(
+        f"DELETE FROM {Job._meta.db_table} WHERE id IN (SELECT id FROM {Job._meta.db_table} "
+        "WHERE name = 'scale-seed' ORDER BY id OFFSET %s)",
+        [SIZE],
+    )
     cur.execute(
         f"INSERT INTO {Job._meta.db_table} (owner_id, kind, params, status, priority, time_limit, memory_estimate, "
         "work_estimate, queue, gpu_uuid, route_reason, wait_reason, attempts, lease, error, error_kind, "
         "name, tags, gpus, gang, runner, outputs_bytes, created_at, started_at, finished_at) "
         "SELECT (%s::bigint[])[1 + g %% 21], 'matmul', %s::jsonb, "
         "(ARRAY['succeeded','succeeded','succeeded','succeeded','succeeded','succeeded','succeeded','succeeded','failed','cancelled'])[1 + (g * 7) %% 10], "
-        "0, 600, 12582912, 0.01, '', '', '', '', 1, '', '', '', '', '[]'::jsonb, 1, '[]'::jsonb, '', 0, "
+        "0, 600, 12582912, 0.01, '', '', '', '', 1, '', '', '', 'scale-seed', '[]'::jsonb, 1, '[]'::jsonb, '', 0, "
         "now() - make_interval(days => 1, secs => g), "
         "now() - make_interval(days => 1, secs => g), now() - make_interval(days => 1, secs => g) "
         "FROM generate_series(%s, %s) AS g",
-        [owners, '{"n": 1024}', START, END],
+        [owners, '{"n": 1024}', have + 1, SIZE],
     )
     cur.execute(f"ANALYZE {Job._meta.db_table}")
 print(Job.objects.count())
@@ -84,14 +91,13 @@ print(Job.objects.count())
 
 
 def at_scale(stack, sizes: list[int], calls: int = 200) -> list[dict]:
-    """List and detail p95 with each of `sizes` jobs in the database (PostgreSQL), as the staff user
-    who sees them all; the database grows from one size to the next."""
-    figures, seeded = [], 0
+    """List and detail p95 with each of `sizes` seeded jobs in the database (PostgreSQL), as the staff
+    user who sees them all; each size is seeded to exactly, whatever an earlier run left there."""
+    figures = []
     for size in sizes:
-        code = SCALE_SEED_CODE.replace("START", str(seeded + 1)).replace("END", str(size))
         t0 = time.perf_counter()
-        total = int(stack.manage_shell(code))
-        seeded, seed_s = size, time.perf_counter() - t0
+        total = int(stack.manage_shell(SCALE_SEED_CODE.replace("SIZE", str(size))))
+        seed_s = time.perf_counter() - t0
         ids = [j["id"] for j in stack.http.get(f"{stack.url}/api/jobs/", params={"limit": 200}).json()["results"]]
         lists = _timed(lambda: stack.http.get(f"{stack.url}/api/jobs/", params={"limit": 50}), calls)
         details = _timed(lambda ids=ids: stack.http.get(f"{stack.url}/api/jobs/{random.choice(ids)}/"), calls)

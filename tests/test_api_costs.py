@@ -75,3 +75,20 @@ def test_a_page_of_the_job_list_reads_its_dependencies_in_one_query(cast):
     read, page = statements(lambda: api.get("/api/jobs/"), "jobs_job_after")
     assert len(page.json()["results"]) == 31 and read == 1
     assert all(j["after"] == [root.id] for j in page.json()["results"] if j["id"] != root.id)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite keeps Django's two inserts")
+def test_a_batch_stores_its_jobs_and_their_submitted_events_in_one_statement(cast):
+    api = cast.api(cast.alice)
+    with CaptureQueriesContext(connection) as queries:
+        answer = batch(api, 100, name="n", tags=["t"], priority=2)
+    writes = [q["sql"] for q in queries.captured_queries if "INSERT" in q["sql"]]
+    assert answer.status_code == 201 and len(writes) == 1 and "jobs_jobevent" in writes[0]
+    ids = [j["id"] for j in answer.json()["jobs"]]
+    assert ids == sorted(ids) and len(set(ids)) == 100
+    stored = Job.objects.filter(id__in=ids)
+    assert {(j.name, tuple(j.tags), j.priority, j.status) for j in stored} == {("n", ("t",), 2, "waiting")}
+    assert [j["created_at"] for j in answer.json()["jobs"]] == [
+        api.get(f"/api/jobs/{i}/").json()["created_at"] for i in ids
+    ]
+    assert JobEvent.objects.filter(job_id__in=ids, status="waiting", message="submitted").count() == 100

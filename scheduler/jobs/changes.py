@@ -55,6 +55,15 @@ def wait_for(job_id: int, timeout: float, check: Callable[[], tuple[bool, T]]) -
             remaining = deadline - time.monotonic()
             if done or remaining <= 0:
                 return value
-            pubsub.get_message(timeout=min(remaining, RECHECK_S))
+            _next_change(pubsub, min(remaining, RECHECK_S))
     finally:
         pubsub.close()
+
+
+def _next_change(pubsub, timeout: float) -> None:
+    """Until a change is published on `pubsub`'s channel, at most `timeout` seconds. The subscription's
+    own confirmation comes first and is no change: reading the job again for it cost every waiter a
+    second read (~1.5 ms) before it could wait."""
+    end = time.monotonic() + timeout
+    while (left := end - time.monotonic()) > 0 and pubsub.get_message(timeout=left) is None:
+        pass

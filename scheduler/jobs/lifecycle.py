@@ -49,9 +49,15 @@ def record(job_id: int, message: str, status: str = "") -> None:
         changes.announce([job_id])
 
 
-def submitted(job_ids: list[int]) -> None:
-    """Jobs just stored wait in the database (their rows are created waiting)."""
-    JobEvent.objects.bulk_create([JobEvent(job_id=i, status=Status.WAITING, message="submitted") for i in job_ids])
+def submitted(jobs: list[Job]) -> list[Job]:
+    """Store new jobs (of one owner and array), waiting, each with its `submitted` event: one statement
+    on PostgreSQL (lifecycle_sql.submitted), Django's two bulk inserts on SQLite."""
+    if connection.vendor == "postgresql":
+        lifecycle_sql.submitted(jobs, timezone.now())
+        return jobs
+    stored = Job.objects.bulk_create(jobs)
+    JobEvent.objects.bulk_create([JobEvent(job_id=j.id, status=Status.WAITING, message="submitted") for j in stored])
+    return stored
 
 
 def mark_queued(queue: str, gpu_uuid: str, reasons: dict[int, str]) -> list[int]:

@@ -139,3 +139,48 @@ def finish_and_claim(
     order = {job_id: i for i, job_id in enumerate(job_ids or ())}
     claimed = sorted((row for row in rows if row.id is not None), key=lambda row: order.get(row.id, 0))
     return set(rows[0].done_ids or ()), claimed, bool(rows[0].more_queued)
+
+
+# Of a submission's jobs, the columns that differ from one to the next; every other column (the owner,
+# the array, the status and each default) is one value for the whole batch, prepared once.
+SUBMITTED_PER_JOB = (
+    "kind",
+    "params",
+    "name",
+    "tags",
+    "priority",
+    "time_limit",
+    "memory_estimate",
+    "work_estimate",
+    "gpus",
+    "wait_reason",
+    "runner",
+    "created_at",
+)
+
+
+def submitted(jobs: list[Job], at: datetime) -> None:
+    """Insert `jobs` (unsaved, of one owner and array) and each one's `submitted` event (`at`) in one
+    statement, and give them their ids in order: the rows come from arrays of the columns that differ
+    between them (unnest), so nothing is quoted and the statement's shape never changes."""
+    from django.db import connection
+
+    fields = [f for f in Job._meta.concrete_fields if not f.primary_key]
+    varying = [f for f in fields if f.attname in SUBMITTED_PER_JOB]
+    arrays = [[f.get_db_prep_save(getattr(job, f.attname), connection) for job in jobs] for f in varying]
+    same = [f.get_db_prep_save(getattr(jobs[0], f.attname), connection) for f in fields if f not in varying]
+    rows = ", ".join(f"%s::{f.db_type(connection)}[]" for f in varying)
+    values = ", ".join(f"r.{f.column}" if f in varying else f"%s::{f.db_type(connection)}" for f in fields)
+    with prepared.cursor() as cur:
+        cur.execute(
+            f"WITH r AS (SELECT * FROM unnest({rows}) WITH ORDINALITY AS r({', '.join(f.column for f in varying)}, "
+            f"place)), j AS (INSERT INTO {JOBS} ({', '.join(f.column for f in fields)}) SELECT {values} FROM r "
+            f"ORDER BY r.place RETURNING id), "
+            f"event AS (INSERT INTO {EVENTS} (job_id, at, status, message) SELECT id, %s, %s, %s FROM j) "
+            f"SELECT id FROM j ORDER BY id",  # the sequence numbers the rows in the order they are inserted
+            [*arrays, *same, at, Status.WAITING, "submitted"],
+        )
+        ids = [row[0] for row in cur.fetchall()]
+    for job, job_id in zip(jobs, ids, strict=True):
+        job.id = job_id
+        job._state.adding, job._state.db = False, connection.alias

@@ -209,11 +209,10 @@ def _store(user, prepared: list[Prepared], array: JobArray | None, allowed: Allo
     """Inside the transaction that locked the owner's row (allowance.read): a count made now sees
     every job of the user's submissions that committed before it."""
     _check_waiting_quota(user, len(prepared), allowed.quota)
-    jobs = Job.objects.bulk_create([_row(user, p, array) for p in prepared])
+    jobs = lifecycle.submitted([_row(user, p, array) for p in prepared])
     for job, p in zip(jobs, prepared, strict=True):
         job.after_ids = p.after  # what the answer shows, without reading back what was just written
     _store_dependencies(jobs, prepared)
-    lifecycle.submitted([j.id for j in jobs])
     # A lone job for an idle GPU is released here in one statement; otherwise the releaser loop, woken
     # now, decides (where no loop is alive, nudge releases here): the POST waits for no release round.
     transaction.on_commit(lambda: release_or_nudge(jobs))
