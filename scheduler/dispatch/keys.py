@@ -10,7 +10,7 @@
     gpuq:cudafail:<uuid>   string, jobs in a row that failed there with a context-poisoning CUDA error
     gpuq:lease:<job id>    string, the running attempt's lease (JSON: token, host, pid), renewed by its worker
     gpuq:usage             hash user id -> [decayed GPU seconds, since], the fair share
-    gpuq:metrics2:<name>   hash in:<bucket> -> count (not cumulative), a Prometheus histogram counted by whoever ends a job
+    gpuq:metrics2:<name>   hash in:<bucket> -> count (per bucket), a Prometheus histogram counted by whoever ends a job
     gpuq:releaser:alive    string, set by the releaser loop each round (its expiry means no loop runs)
     gpuq:releaser:wake     list, pushed by a finished job to wake the releaser loop
     gpuq:forecast          string (JSON), waiting jobs' estimated starts and the reservation, set each round
