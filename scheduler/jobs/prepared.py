@@ -9,9 +9,12 @@ statement counting and query capture (the wrappers every Django cursor has).
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.backends.postgresql.base import ServerBindingCursor
+from django.db.backends.postgresql.base import CursorDebugWrapper, ServerBindingCursor
+from django.db.backends.utils import CursorWrapper
 from django.db.models import Model
 from django.db.models.query import RawQuerySet
 from django.db.models.sql.query import RawQuery
@@ -31,7 +34,19 @@ def cursor(using: str = DEFAULT_DB_ALIAS):
     connection.close_if_health_check_failed()
     connection.ensure_connection()
     with connection.wrap_database_errors:
-        return connection._prepare_cursor(_Preparing(connection.connection))
+        raw = _Preparing(connection.connection)
+    connection.validate_thread_sharing()
+    return (_Logged if connection.queries_logged else CursorWrapper)(raw, connection)
+
+
+class _Logged(CursorDebugWrapper):
+    """Django's query log (DEBUG, CaptureQueriesContext) for a prepared statement: Django cannot read
+    back what psycopg executed prepared, so the statement is logged as written, with its placeholders."""
+
+    @contextmanager
+    def debug_sql(self, sql=None, params=None, use_last_executed_query=False, many=False):
+        with super().debug_sql(sql, params, use_last_executed_query=False, many=many):
+            yield
 
 
 class _PreparedRawQuery(RawQuery):
