@@ -214,3 +214,27 @@ def test_back_to_back_jobs_each_run_once_the_next_claimed_with_the_last_success(
     # The second was queued behind the first (two slots): the first one's worker took it as it finished.
     success = JobEvent.objects.get(job_id=ids[0], status=Status.SUCCEEDED)
     assert committed_together(success, JobEvent.objects.get(job_id=ids[1], status=Status.RUNNING))
+
+
+@needs_postgresql
+def test_a_job_its_worker_took_from_its_queue_is_cancelled_like_any_running_job(live_system, live_cast):
+    token = live_cast.token(live_cast.alice)
+    http = live_system.session(token)
+    specs = [
+        {"kind": "burn", "params": {"seconds": 0.5, "mib": 1}},
+        {"kind": "burn", "params": {"seconds": 120, "mib": 1}},
+    ]
+    with only_on(live_system, "hostA"):
+        first, long = (
+            j["id"] for j in http.post(f"{live_system.url}/api/jobs/batch/", json={"jobs": specs}).json()["jobs"]
+        )
+        wait_status(long, Status.RUNNING)
+        success = JobEvent.objects.get(job_id=first, status=Status.SUCCEEDED)
+        assert committed_together(success, JobEvent.objects.get(job_id=long, status=Status.RUNNING))  # taken, not sent
+        http.post(f"{live_system.url}/api/jobs/{long}/cancel/")
+        follow = post(live_system, token, "/api/jobs/", {"kind": "noop"}).json()["id"]
+        assert wait_final(http, live_system.url, follow, timeout=60)["status"] == Status.SUCCEEDED
+    assert Job.objects.get(id=long).status == Status.CANCELLED
+    assert Job.objects.get(id=follow).queue == Job.objects.get(id=long).queue  # the same worker went on
+    for job_id in (first, long, follow):
+        assert_recorded_once(job_id)
