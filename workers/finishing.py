@@ -15,6 +15,7 @@ import logging
 import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import redis
@@ -87,8 +88,9 @@ def flush() -> None:
 
 def _record(held: Held | None, job_ids: list[int] | None, where: str, task: str) -> Claimed:
     """`job_ids` None: the head of this worker's queue. What follows the commit in Redis (the waiters
-    told, the GPU time charged, the old leases dropped and the new ones set, the GPU's CUDA error count
-    reset, the releaser woken) goes in one pipeline: each round trip here is GPU idle between jobs."""
+    told, the GPU time charged, the old leases dropped, the GPU's CUDA error count reset, the releaser
+    woken) goes in one pipeline, sent while the next job runs where one was claimed: each round trip
+    here would be GPU idle between jobs. Only the new leases are set before it starts."""
     me = identity.current()
     if held and not held.done and job_ids == []:  # nothing to write
         held.beat.__exit__(None, None, None)
@@ -108,15 +110,39 @@ def _record(held: Held | None, job_ids: list[int] | None, where: str, task: str)
     then = nudge_on(pipe) if held and recorded else None
     if held and recorded and held.gpu_healthy:
         health.succeeded_on(pipe, me.uuid)
-    beat = heartbeat.Heartbeat(r, [job.id for job in jobs], lease, me.host, task).start(pipe) if jobs else None
+    if not jobs:
+        _tell(pipe, then)
+        return [], lease, more, None
+    # The new leases before the job starts (a cancel finds its task there); the rest while it runs.
+    with r.pipeline(transaction=False) as leases:
+        beat = heartbeat.Heartbeat(r, [job.id for job in jobs], lease, me.host, task).start(leases)
+        try:
+            leases.execute()
+        except redis.RedisError as exc:  # set by the next renewal
+            log.warning("could not set the leases of jobs %s: %s", [job.id for job in jobs], exc)
+    _in_background(_tell, pipe, then)
+    return jobs, lease, more, beat
+
+
+def _tell(pipe, then) -> None:
     try:
         results = pipe.execute()
-    except redis.RedisError as exc:  # the leases are set by the next renewal, the waiters see it at their recheck
+    except redis.RedisError as exc:  # the waiters see it at their recheck, the releaser within a second
         log.warning("could not tell Redis of finished and started jobs: %s", exc)
         results = None
     if then is not None:
         then(results)
-    return jobs, lease, more, beat
+
+
+_background: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def _in_background(fn, *args) -> None:
+    """Run `fn` on this process's one after-commit thread (a forked pool process starts its own)."""
+    global _background
+    if _background is None or _background[0] != os.getpid():
+        _background = os.getpid(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="after-commit")
+    _background[1].submit(fn, *args)
 
 
 def _take() -> Held | None:
