@@ -185,10 +185,7 @@ def claim_next(
     if recorded:
         ended = [(d.job, d.began or d.job.started_at, d.at) for d in done if d.job.id in recorded]
         _charge(ended, announce=True, pipe=pipe)
-    if pipe is not None:
-        changes.announce([job.id for job in jobs], pipe)
-    else:
-        changes.announce([job.id for job in jobs])
+    changes.announce([job.id for job in jobs], pipe)
     return jobs, lease, recorded, more
 
 

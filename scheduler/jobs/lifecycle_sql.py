@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+from django.db import connection
+
 from scheduler.jobs import prepared
 from scheduler.jobs.models import Job, JobEvent, Quota, Status
 
@@ -163,8 +165,6 @@ def submitted(jobs: list[Job], at: datetime) -> None:
     """Insert `jobs` (unsaved, of one owner and array) and each one's `submitted` event (`at`) in one
     statement, and give them their ids in order: the rows come from arrays of the columns that differ
     between them (unnest), so nothing is quoted and the statement's shape never changes."""
-    from django.db import connection
-
     fields = [f for f in Job._meta.concrete_fields if not f.primary_key]
     varying = [f for f in fields if f.attname in SUBMITTED_PER_JOB]
     arrays = [[f.get_db_prep_save(getattr(job, f.attname), connection) for job in jobs] for f in varying]

@@ -93,19 +93,19 @@ def nudge() -> None:
         with redis_client().pipeline(transaction=False) as pipe:
             then = nudge_on(pipe)
             results = pipe.execute()
-    except Exception:
-        then, results = nudge_on(None), None
+    except Exception:  # Redis away: no loop can be woken, so release here
+        release_soon()
+        return
     then(results)
 
 
 def nudge_on(pipe) -> Callable[[list | None], None]:
     """`nudge`, queued on the caller's pipeline; call what it returns with the pipeline's results
     (None where it failed)."""
-    at = len(pipe) if pipe is not None else 0
-    if pipe is not None:
-        pipe.exists(ALIVE_KEY)
-        pipe.lpush(WAKE_KEY, 1)
-        pipe.ltrim(WAKE_KEY, 0, 0)
+    at = len(pipe)
+    pipe.exists(ALIVE_KEY)
+    pipe.lpush(WAKE_KEY, 1)
+    pipe.ltrim(WAKE_KEY, 0, 0)
 
     def then(results: list | None) -> None:
         if not (results and results[at]):
