@@ -109,6 +109,8 @@ def finish_and_claim(
     if job_ids is None:
         # The queue's head in the order its jobs were released (mark_queued spaces their queued_at);
         # SKIP LOCKED: where another process of this worker is claiming it, this one claims none.
+        # The last test is sending.bundleable's rule, less its kind check (a short job of a kind that
+        # stops cooperatively goes alone, and its message claims it): change the two together.
         pick = (
             f"id = (SELECT id FROM {JOBS} WHERE queue = %s AND status = %s ORDER BY queued_at, id LIMIT 1 "
             f"FOR UPDATE SKIP LOCKED) AND gpus = 1 AND NOT (%s > 0 AND work_estimate <= %s AND attempts = 0)"
