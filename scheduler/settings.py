@@ -338,6 +338,12 @@ JOB_BUNDLE_SECONDS = envfloat(
 )
 # A quarter of GPU_MAX_HELD: the next bundles wait queued while one runs, so the GPU does not wait for a round.
 JOB_BUNDLE_MAX = envint("JOB_BUNDLE_MAX", 64, why="the most jobs sent to a GPU in one message")
+# workers/early_claim.py: the GPU waits for no claim between two jobs sent alone (BENCHMARKS.md).
+JOB_EARLY_CLAIM_SECONDS = envfloat(
+    "JOB_EARLY_CLAIM_SECONDS",
+    0.1,
+    why="how long before a running job's expected end its worker claims the next job it holds (0: when it ends)",
+)
 GPU_CONCURRENCY = envint("GPU_CONCURRENCY", 1, why="jobs a GPU worker runs at the same time")
 # scheduler/fleet/reservation.py
 GPU_RESERVATIONS = envbool(

@@ -228,7 +228,8 @@ def test_a_job_its_worker_took_from_its_queue_is_cancelled_like_any_running_job(
         first, long = (
             j["id"] for j in http.post(f"{live_system.url}/api/jobs/batch/", json={"jobs": specs}).json()["jobs"]
         )
-        wait_status(long, Status.RUNNING)
+        # Begun, not only claimed: a job claimed early (workers/early_claim.py) is running before its event.
+        support.wait_until(lambda: JobEvent.objects.filter(job_id=long, status=Status.RUNNING).exists(), 60, "begun")
         success = JobEvent.objects.get(job_id=first, status=Status.SUCCEEDED)
         assert committed_together(success, JobEvent.objects.get(job_id=long, status=Status.RUNNING))  # taken, not sent
         http.post(f"{live_system.url}/api/jobs/{long}/cancel/")

@@ -15,18 +15,20 @@ import logging
 import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 import redis
 from celery.signals import worker_process_shutdown
+from django.utils import timezone
 
 from scheduler.dispatch.connections import redis_client
 from scheduler.fleet import health
 from scheduler.jobs import lifecycle
 from scheduler.jobs.models import Job
 from scheduler.jobs.release import nudge_on
-from workers import heartbeat, identity
+from workers import background, early_claim, heartbeat, identity
+from workers.early_claim import Early
 from workers.persist import persist
 
 log = logging.getLogger(__name__)
@@ -86,11 +88,55 @@ def flush() -> None:
         _record(held, [], "", "")
 
 
+def begin(done: list[lifecycle.Done], beat: heartbeat.Heartbeat, early: Early, where: str, task: str) -> Claimed:
+    """Start the job claimed early (workers/early_claim.py) at once, its lease already set: the successes
+    and its start are recorded in one statement on the background thread while it runs. Where a cancel
+    came first, claim the head of the queue instead, as `chain` does."""
+    global _begun
+    settle()
+    if not early_claim.begin(early):
+        early.beat.__exit__(None, None, None)
+        early_claim.forget(early)
+        return chain(done, beat, where, task)
+    early.job.started_at, early.job.lease = timezone.now(), early.lease
+    _begun = background.submit(_record_begun, Held(done, beat, time.monotonic()), early, where)
+    return [early.job], early.lease, False, early.beat
+
+
+def settle() -> None:
+    """Until the last job begun early is recorded as begun: from then on the database names its
+    attempt's lease, which its finish, a failure and `still_ours` are checked against."""
+    global _begun
+    if _begun is not None:
+        _begun.result()
+        _begun = None
+
+
+_begun: Future | None = None
+
+
+def _record_begun(held: Held, early: Early, where: str) -> None:
+    pipe = redis_client().pipeline(transaction=False)
+    try:
+        begun, recorded = persist(
+            lifecycle.begin_early, held.done, early.job, early.lease, where, early.job.started_at, pipe
+        )
+    except Exception:  # the database away past persist's patience: the reaper re-runs the jobs
+        log.exception("could not record jobs %s ended and job %s begun", [d.job.id for d in held.done], early.job.id)
+        held.beat.__exit__(None, None, None)
+        return
+    if not begun:  # cancelled between its Redis mark and this statement: the cancel stops this process
+        log.warning("job %s was cancelled as it began", early.job.id)
+    early_claim.forget(early, pipe)
+    _tell(pipe, _ended(held, recorded, pipe, identity.current()))
+
+
 def _record(held: Held | None, job_ids: list[int] | None, where: str, task: str) -> Claimed:
     """`job_ids` None: the head of this worker's queue. What follows the commit in Redis (the waiters
     told, the GPU time charged, the old leases dropped, the GPU's CUDA error count reset, the releaser
     woken) goes in one pipeline, sent while the next job runs where one was claimed: each round trip
     here would be GPU idle between jobs. Only the new leases are set before it starts."""
+    settle()
     me = identity.current()
     if held and not held.done and job_ids == []:  # nothing to write
         held.beat.__exit__(None, None, None)
@@ -105,11 +151,7 @@ def _record(held: Held | None, job_ids: list[int] | None, where: str, task: str)
         if held:
             held.beat.__exit__(None, None, None)
         raise
-    if held:
-        held.beat.end(pipe)
-    then = nudge_on(pipe) if held and recorded else None
-    if held and recorded and held.gpu_healthy:
-        health.succeeded_on(pipe, me.uuid)
+    then = _ended(held, recorded, pipe, me) if held else None
     if not jobs:
         _tell(pipe, then)
         return [], lease, more, None
@@ -120,8 +162,19 @@ def _record(held: Held | None, job_ids: list[int] | None, where: str, task: str)
             leases.execute()
         except redis.RedisError as exc:  # set by the next renewal
             log.warning("could not set the leases of jobs %s: %s", [job.id for job in jobs], exc)
-    _in_background(_tell, pipe, then)
+    background.submit(_tell, pipe, then)
     return jobs, lease, more, beat
+
+
+def _ended(held: Held, recorded: set[int], pipe, me: identity.WorkerIdentity):
+    """On `pipe`: the ended attempt's leases dropped, and where successes were recorded, the releaser
+    woken (what `nudge_on` hands back, for `_tell`) and the GPU's run of CUDA errors broken."""
+    held.beat.end(pipe)
+    if not recorded:
+        return None
+    if held.gpu_healthy:
+        health.succeeded_on(pipe, me.uuid)
+    return nudge_on(pipe)
 
 
 def _tell(pipe, then) -> None:
@@ -132,17 +185,6 @@ def _tell(pipe, then) -> None:
         results = None
     if then is not None:
         then(results)
-
-
-_background: tuple[int, ThreadPoolExecutor] | None = None
-
-
-def _in_background(fn, *args) -> None:
-    """Run `fn` on this process's one after-commit thread (a forked pool process starts its own)."""
-    global _background
-    if _background is None or _background[0] != os.getpid():
-        _background = os.getpid(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="after-commit")
-    _background[1].submit(fn, *args)
 
 
 def _take() -> Held | None:

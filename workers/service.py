@@ -22,6 +22,7 @@ from scheduler.jobs.models import Job, Status
 from workers import (
     chores,
     containers,
+    early_claim,
     gpu,
     gpu_health,
     local_process,
@@ -40,6 +41,8 @@ def run(ident: WorkerIdentity, concurrency: int | None, loglevel: str) -> int:
     worker_shutdown.connect(lambda **_: _stop_telemetry(), weak=False)
     # Before consuming: containers this queue ran belonged to a predecessor that was killed.
     containers.sweep_leftovers(mine=ident.queue)
+    concurrency = concurrency or settings.GPU_CONCURRENCY
+    early_claim.enabled = concurrency == 1  # the pool processes are forked with it
     app.worker_main(
         [
             "worker",
@@ -48,7 +51,7 @@ def run(ident: WorkerIdentity, concurrency: int | None, loglevel: str) -> int:
             "-n",
             f"{ident.queue}@{ident.host}",
             "-c",
-            str(concurrency or settings.GPU_CONCURRENCY),
+            str(concurrency),
             "-P",
             "prefork",
             "-E",

@@ -16,7 +16,7 @@ from scheduler.fleet import health
 from scheduler.jobs import lifecycle, sending
 from scheduler.jobs.models import Job, Status
 from scheduler.jobs.release import nudge
-from workers import finishing, heartbeat, identity, job_limit, pool, runners
+from workers import early_claim, finishing, heartbeat, identity, job_limit, pool, runners
 from workers.outcome import Outcome
 from workers.persist import persist
 
@@ -40,15 +40,21 @@ def run_job(self, job_id: int, also: list[int] | None = None) -> None:
         persist(_recover_redelivery, lost)
     r = redis_client()
     while jobs and beat is not None:
+        early_claim.schedule(jobs, self.request.id)  # the next job, claimed before this one ends
         try:
             done, failed = _run_all(r, jobs, token, beat)
         except BaseException:
             beat.__exit__(None, None, None)
+            early_claim.give_back()
             raise
         if failed:
+            early_claim.give_back()
             finishing.record(done, beat)
             nudge()
             raise JobFailed(f"job {failed[0]}" + (f" (and {len(failed) - 1} more of its bundle)" if failed[1:] else ""))
+        if (early := early_claim.take()) is not None:
+            jobs, token, more, beat = finishing.begin(done, beat, early, pool.describe(), self.request.id)
+            continue
         if more and _short(jobs):
             finishing.hold(done, beat)  # the next message's claim records them in its own commit
             return
@@ -68,7 +74,7 @@ def _run_all(r, jobs: list[Job], token: str, beat: heartbeat.Heartbeat) -> tuple
         began = timezone.now() if i else None  # the first began when it was claimed
         # Retried like claim and finish: a database blip must not stop an attempt that runs on.
         with job_limit.limits(job.time_limit, partial(lifecycle.fail_timed_out, job)):
-            outcome = runners.run(job, partial(persist, lifecycle.holds, job.id, token))
+            outcome = runners.run(job, partial(_still_ours, job.id, token))
         if outcome.status == Status.SUCCEEDED:
             done.append(lifecycle.Done(job, token, outcome.result, _note(outcome), timezone.now(), began))
             continue
@@ -79,6 +85,7 @@ def _run_all(r, jobs: list[Job], token: str, beat: heartbeat.Heartbeat) -> tuple
         if outcome.error_kind == "sticky":
             # A sticky CUDA error poisons this process's context: exit so a clean process replaces it,
             # with the successes recorded and the jobs not yet run back to waiting.
+            early_claim.give_back()
             finishing.record(done, beat, gpu_healthy=False)  # this failure was counted after them
             for rest in jobs[i + 1 :]:
                 persist(lifecycle.requeue, rest.id, "its worker restarted after a CUDA error poisoned the context")
@@ -87,7 +94,13 @@ def _run_all(r, jobs: list[Job], token: str, beat: heartbeat.Heartbeat) -> tuple
     return done, failed
 
 
+def _still_ours(job_id: int, token: str) -> bool:
+    finishing.settle()  # a job begun early holds its lease in the database once recorded as begun
+    return persist(lifecycle.holds, job_id, token)
+
+
 def _fail(r, job: Job, token: str, outcome: Outcome, began) -> bool:
+    finishing.settle()
     recorded = persist(
         lifecycle.finish,
         job,

@@ -52,6 +52,12 @@ def lease(job_id: int) -> str:
     return f"{PREFIX}lease:{job_id}"
 
 
+def early(job_id: int) -> str:
+    """A job claimed early: claimed, begun or cancelled, whichever its worker or a cancel set first
+    (workers/early_claim.py)."""
+    return f"{PREFIX}early:{job_id}"
+
+
 def job_changes(job_id: int) -> str:
     return f"{PREFIX}job:{job_id}"
 

@@ -18,3 +18,15 @@ from scheduler.dispatch import keys
 def holder(r: redis.Redis, job_id: int) -> dict | None:
     raw = r.get(keys.lease(job_id))
     return json.loads(raw) if raw else None
+
+
+# A job claimed early (workers/early_claim.py): its worker and a cancel race on this key, each setting
+# its state and reading the one before; whichever comes first wins.
+CLAIMED, BEGUN, CANCELLED = "claimed", "begun", "cancelled"
+EARLY_TTL_S = 7 * 24 * 3600  # outlives any wait for the job before it; its worker deletes it once recorded
+
+
+def mark_early(r: redis.Redis, job_id: int, state: str) -> str | None:
+    """Set the early key's state; the state it had (None: none yet)."""
+    was = r.set(keys.early(job_id), state, ex=EARLY_TTL_S, get=True)
+    return was.decode() if isinstance(was, bytes) else str(was) if was else None

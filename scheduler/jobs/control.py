@@ -17,14 +17,21 @@ from scheduler.jobs.release import release
 
 
 def cancel(job: Job, by: str) -> bool:
-    """Cancel a job; a running attempt is killed so its GPU is freed at once."""
-    was_running = job.status in HELD
-    cancelled = lifecycle.cancel(job, by)
-    if cancelled and was_running:
+    """Cancel a job; a running attempt is killed so its GPU is freed at once. Not one claimed early
+    (lifecycle.claim_early): the process holding it runs the job before it, and it never begins."""
+    was = lifecycle.cancel(job, by)
+    if was is None:
+        return False
+    status, held = was
+    if status in HELD:
+        begun = (
+            not held.startswith(lifecycle.EARLY)
+            or lease.mark_early(redis_client(), job.id, lease.CANCELLED) == lease.BEGUN
+        )
         # A job sent with others runs in its bundle's message, named in its lease (workers/heartbeat.py).
-        task = (lease.holder(redis_client(), job.id) or {}).get("task", "")
-        celery_app.revoke(job.id, kill=get_kind(job.kind).runner.stop is Stop.KILL, task=task)
-    return cancelled
+        task = (lease.holder(redis_client(), job.id) or {}).get("task", "") if begun else ""
+        celery_app.revoke(job.id, kill=begun and get_kind(job.kind).runner.stop is Stop.KILL, task=task)
+    return True
 
 
 def cancel_array(array: JobArray, by: str) -> int:

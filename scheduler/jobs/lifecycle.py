@@ -7,6 +7,9 @@
                                                        nothing else waits
     queued                      running                the worker that receives the job, or the   claim
                                                        one that ran the job before it (claim_next)
+    queued                      running, not begun     the worker, while the job before it runs   claim_early
+                                                       (begin_early records it begun, unclaim_early
+                                                       gives it back: workers/early_claim.py)
     running                     succeeded | failed     that attempt, while it holds the lease     finish
     queued | running            waiting                the reaper (GPU silent, attempt lost),     requeue
                                                        a worker given a job whose attempt died
@@ -33,7 +36,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Case, CharField, Value, When
+from django.db.models import Case, CharField, F, Value, When
 from django.utils import timezone
 
 from scheduler.dispatch.connections import redis_client
@@ -182,11 +185,57 @@ def claim_next(
     recorded, jobs, more = lifecycle_sql.finish_and_claim(
         previous, job_ids, lease, timezone.now(), worker_queue, where or worker_queue, settings.JOB_BUNDLE_SECONDS
     )
+    _told(done, recorded, [job.id for job in jobs], pipe)
+    return jobs, lease, recorded, more
+
+
+EARLY = "early:"  # a lease claimed early: the attempt of the job after the one its worker runs, not begun
+
+
+def claim_early(host: str, worker_queue: str) -> tuple[Job, str] | None:
+    """Claim the head of this worker's queue while the job before it runs (PostgreSQL): running, its
+    attempt counted, under the lease EARLY + the lease returned; no event until `begin_early`
+    (workers/early_claim.py); `unclaim_early` gives it back."""
+    lease = uuid.uuid4().hex
+    _, jobs, _ = lifecycle_sql.finish_and_claim(
+        [], None, EARLY + lease, timezone.now(), worker_queue, worker_queue, settings.JOB_BUNDLE_SECONDS, early=True
+    )
+    return (jobs[0], lease) if jobs else None
+
+
+def begin_early(
+    done: list[Done], job: Job, lease: str, where: str, began: datetime, pipe=None
+) -> tuple[bool, set[int]]:
+    """Record the successes `done` and that the attempt of `job`, claimed early under `lease`, `began`
+    (with its event), in one statement: (whether it was still held: not where it was cancelled; the
+    ids of `done` recorded). The waiters are told, and the GPU time charged, on `pipe` where given."""
+    recorded, attempts = lifecycle_sql.begin_early(
+        [_outcome(d) | {"job_id": d.job.id, "lease": d.lease, "message": d.note or Status.SUCCEEDED} for d in done],
+        job.id,
+        EARLY + lease,
+        lease,
+        began,
+        where,
+    )
+    _told(done, recorded, [job.id] if attempts else [], pipe)
+    return bool(attempts), recorded
+
+
+def unclaim_early(job_id: int, lease: str) -> bool:
+    """Give a job claimed early, never begun, back to the head of its queue (the job before it failed),
+    its attempt uncounted: its message, not yet taken, claims it as usual."""
+    return bool(
+        Job.objects.filter(id=job_id, status=Status.RUNNING, lease=EARLY + lease).update(
+            status=Status.QUEUED, lease="", started_at=None, attempts=F("attempts") - 1
+        )
+    )
+
+
+def _told(done: list[Done], recorded: set[int], started: list[int], pipe) -> None:
     if recorded:
         ended = [(d.job, d.began or d.job.started_at, d.at) for d in done if d.job.id in recorded]
         _charge(ended, announce=True, pipe=pipe)
-    changes.announce([job.id for job in jobs], pipe)
-    return jobs, lease, recorded, more
+    changes.announce(started, pipe)
 
 
 def _outcome(d: Done) -> dict:
@@ -305,22 +354,20 @@ def fail_running(job: Job, message: str, error_kind: str) -> bool:
     return bool(changed)
 
 
-def cancel(job: Job, by: str) -> bool:
-    """Cancel a job that has not finished; the caller stops a running attempt."""
-    changed = (
-        Job.objects.filter(id=job.id)
-        .exclude(status__in=FINAL)
-        .update(
-            status=Status.CANCELLED,
-            finished_at=timezone.now(),
-            lease="",
-            error=f"cancelled by {by}",
+def cancel(job: Job, by: str) -> tuple[str, str] | None:
+    """Cancel a job that has not finished: (the status and lease it had, read under the row's lock: a
+    running attempt may still be beginning, lease EARLY...), None where it had ended. The caller stops
+    a running attempt."""
+    with transaction.atomic():
+        was = Job.objects.select_for_update().filter(id=job.id).exclude(status__in=FINAL).values_list("status", "lease")
+        if not (held := was.first()):
+            return None
+        Job.objects.filter(id=job.id).update(
+            status=Status.CANCELLED, finished_at=timezone.now(), lease="", error=f"cancelled by {by}"
         )
-    )
-    if changed:
         record(job.id, f"cancelled by {by}", Status.CANCELLED)
         fail_dependents(job.id)
-    return bool(changed)
+    return held
 
 
 def fail_dependents(job_id: int) -> None:

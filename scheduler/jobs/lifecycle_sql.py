@@ -90,6 +90,23 @@ def release_to_idle(job_id: int, queue: str, gpu_uuid: str, reason: str, now: da
         return bool(cur.fetchone()[0])
 
 
+def _recording(done: list[dict]) -> tuple[str, list]:
+    """The CTEs `d`, `done` and `done_event` that record the previous attempts' successes (`done`: each
+    job_id, lease, began, at, result, message) and their events; `done` returns the ids recorded."""
+    column = {key: [d[key] for d in done] for key in ("job_id", "lease", "began", "at", "message")}
+    results = [None if d["result"] is None else json.dumps(d["result"]) for d in done]
+    sql = (
+        f"d AS (SELECT * FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[], %s::timestamptz[], "
+        f"%s::text[], %s::text[]) AS d(id, lease, began, at, result, message)), "
+        f"done AS (UPDATE {JOBS} AS j SET status = %s, result = d.result::jsonb, error = '', error_kind = '', "
+        f"started_at = coalesce(d.began, j.started_at), finished_at = d.at, lease = '' FROM d "
+        f"WHERE j.id = d.id AND j.status = %s AND j.lease = d.lease RETURNING j.id, d.at, d.message), "
+        f"done_event AS (INSERT INTO {EVENTS} (job_id, at, status, message) SELECT id, at, %s, message FROM done)"
+    )
+    params = [column["job_id"], column["lease"], column["began"], column["at"], results, column["message"]]
+    return sql, params + [Status.SUCCEEDED, Status.RUNNING, Status.SUCCEEDED]
+
+
 def finish_and_claim(
     done: list[dict],
     job_ids: list[int] | None,
@@ -98,14 +115,15 @@ def finish_and_claim(
     worker_queue: str,
     where: str,
     bundle_seconds: float = 0.0,
+    early: bool = False,
 ) -> tuple[set[int], list[Job], bool]:
     """One statement, one commit: record the previous attempts' successes (`done`: each job_id, lease,
     began, at, result, message) and claim the jobs `job_ids` still queued for this worker, or with
     `job_ids` None the head of its queue, unless that is a job sent in a bundle (under `bundle_seconds`
-    of work, never tried; its message claims it with the rest) or a multi-GPU one. (the ids recorded,
-    the claimed rows in the order asked, whether other jobs wait queued for this worker)."""
-    column = {key: [d[key] for d in done] for key in ("job_id", "lease", "began", "at", "message")}
-    results = [None if d["result"] is None else json.dumps(d["result"]) for d in done]
+    of work, never tried; its message claims it with the rest) or a multi-GPU one. `early`: claimed
+    while the job before it runs, its attempt not begun: no event (`begin_early` writes it). (the ids
+    recorded, the claimed rows in the order asked, whether other jobs wait queued for this worker)."""
+    recording, recording_args = _recording(done)
     if job_ids is None:
         # The queue's head in the order its jobs were released (mark_queued spaces their queued_at);
         # SKIP LOCKED: where another process of this worker is claiming it, this one claims none.
@@ -121,28 +139,43 @@ def finish_and_claim(
     rows = list(
         prepared.raw(
             Job,
-            f"WITH d AS (SELECT * FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[], %s::timestamptz[], "
-            f"%s::text[], %s::text[]) AS d(id, lease, began, at, result, message)), "
-            f"done AS (UPDATE {JOBS} AS j SET status = %s, result = d.result::jsonb, error = '', error_kind = '', "
-            f"started_at = coalesce(d.began, j.started_at), finished_at = d.at, lease = '' FROM d "
-            f"WHERE j.id = d.id AND j.status = %s AND j.lease = d.lease RETURNING j.id, d.at, d.message), "
-            f"done_event AS (INSERT INTO {EVENTS} (job_id, at, status, message) SELECT id, at, %s, message FROM done), "
+            f"WITH {recording}, "
             f"moved AS (UPDATE {JOBS} SET status = %s, lease = %s, started_at = %s, error = '', error_kind = '', "
             f"attempts = attempts + 1 WHERE {pick} AND status = %s AND queue = %s RETURNING *), "
             f"event AS (INSERT INTO {EVENTS} (job_id, at, status, message) SELECT id, %s, %s, "
-            f"'attempt ' || attempts || ' started: ' || kind || ' on ' || %s FROM moved) "
+            f"'attempt ' || attempts || ' started: ' || kind || ' on ' || %s FROM moved WHERE %s) "
             f"SELECT moved.*, (SELECT array_agg(id) FROM done) AS done_ids, EXISTS (SELECT 1 FROM {JOBS} "
             f"WHERE queue = %s AND status = %s AND id NOT IN (SELECT id FROM moved)) AS more_queued "
             f"FROM (SELECT 1) AS one LEFT JOIN moved ON true",
-            [column["job_id"], column["lease"], column["began"], column["at"], results, column["message"]]
-            + [Status.SUCCEEDED, Status.RUNNING, Status.SUCCEEDED]
-            + [Status.RUNNING, lease, now, *pick_args, Status.QUEUED, worker_queue, now, Status.RUNNING, where]
-            + [worker_queue, Status.QUEUED],
+            recording_args
+            + [Status.RUNNING, lease, now, *pick_args, Status.QUEUED, worker_queue]
+            + [now, Status.RUNNING, where, not early, worker_queue, Status.QUEUED],
         )
     )
     order = {job_id: i for i, job_id in enumerate(job_ids or ())}
     claimed = sorted((row for row in rows if row.id is not None), key=lambda row: order.get(row.id, 0))
     return set(rows[0].done_ids or ()), claimed, bool(rows[0].more_queued)
+
+
+def begin_early(
+    done: list[dict], job_id: int, early_lease: str, lease: str, now: datetime, where: str
+) -> tuple[set[int], int | None]:
+    """One statement, one commit: record the successes `done` (as finish_and_claim) and note that the
+    attempt of the job claimed early under `early_lease` began `now`, holding `lease`, with its event;
+    (the ids recorded, the attempt's number, None where the job is no longer held so: cancelled)."""
+    recording, recording_args = _recording(done)
+    with prepared.cursor() as cur:
+        cur.execute(
+            f"WITH {recording}, "
+            f"begun AS (UPDATE {JOBS} SET lease = %s, started_at = %s "
+            f"WHERE id = %s AND status = %s AND lease = %s RETURNING id, attempts, kind), "
+            f"event AS (INSERT INTO {EVENTS} (job_id, at, status, message) SELECT id, %s, %s, "
+            f"'attempt ' || attempts || ' started: ' || kind || ' on ' || %s FROM begun) "
+            f"SELECT (SELECT array_agg(id) FROM done), (SELECT attempts FROM begun)",
+            recording_args + [lease, now, job_id, Status.RUNNING, early_lease, now, Status.RUNNING, where],
+        )
+        recorded, attempts = cur.fetchone()
+    return set(recorded or ()), attempts
 
 
 # Of a submission's jobs, the columns that differ from one to the next; every other column (the owner,
