@@ -83,11 +83,12 @@ def idle_gaps(jobs: list[dict]) -> dict:
 
 
 # Where a gap goes, from the jobs' own times (one host clock): the attempt's end as the worker noted it
-# (`finished_at`) and the next claim's time (`started_at`, taken as its statement is sent).
+# (`finished_at`) and the next attempt's start (`started_at`: taken as its claim's statement is sent, or
+# for a job claimed early, as it begins: workers/early_claim.py).
 GAP_PARTS = (
     ("kernels ended to the attempt's end noted", "ended", "finished"),
-    ("to the next claim sent", "finished", "claimed"),
-    ("claim, Redis and start of the next job", "claimed", "began"),
+    ("to the next claim sent, or the next job begun", "finished", "claimed"),
+    ("that claim (or Redis for one claimed early) and the start", "claimed", "began"),
 )
 
 

@@ -94,11 +94,12 @@ def begin(done: list[lifecycle.Done], beat: heartbeat.Heartbeat, early: Early, w
     came first, claim the head of the queue instead, as `chain` does."""
     global _begun
     settle()
+    began = timezone.now()
     if not early_claim.begin(early):
         early.beat.__exit__(None, None, None)
         early_claim.forget(early)
         return chain(done, beat, where, task)
-    early.job.started_at, early.job.lease = timezone.now(), early.lease
+    early.job.started_at, early.job.lease = began, early.lease
     _begun = background.submit(_record_begun, Held(done, beat, time.monotonic()), early, where)
     return [early.job], early.lease, False, early.beat
 
