@@ -6,6 +6,7 @@ import time
 import pytest
 from django.db import connection
 
+from scheduler.dispatch import keys
 from scheduler.jobs import changes, lifecycle
 from scheduler.jobs.models import JobEvent, Status
 from scheduler.jobs.submission import submit
@@ -92,3 +93,67 @@ def test_each_transition_moves_once_with_one_event(live_cast, fake_gpus):
     events = list(JobEvent.objects.filter(job_id=job.id).values_list("status", "message"))
     assert [s for s, _ in events] == [Status.WAITING, Status.QUEUED, Status.RUNNING, Status.SUCCEEDED]
     assert events[1][1].startswith(f"routed to {gpu.queue}: ") and "attempt 1 started: noop" in events[2][1]
+
+
+def _waiting(job_ids, check):
+    """A thread per job id, each in wait_for with `check`; their answers land in the returned dict."""
+    answers: dict = {}
+    threads = [
+        threading.Thread(target=lambda i=i: answers.update({i: changes.wait_for(i, 20, check)})) for i in job_ids
+    ]
+    for thread in threads:
+        thread.start()
+    return threads, answers
+
+
+def _listeners(r) -> list[dict]:
+    return [c for c in r.client_list() if c.get("name") == changes.listener_name()]
+
+
+def _until(condition, timeout=10.0):
+    end = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < end, "condition not met in time"
+        time.sleep(0.01)
+
+
+def test_a_process_waits_on_many_jobs_through_one_redis_connection(r, monkeypatch):
+    monkeypatch.setattr(changes, "RECHECK_S", 30.0)
+    done = threading.Event()
+    threads, answers = _waiting(range(1, 6), lambda: (done.is_set(), "seen"))
+    _until(lambda: all(n == 1 for _, n in r.pubsub_numsub(*(keys.job_changes(i) for i in range(1, 6)))))
+    assert len(_listeners(r)) == 1
+    done.set()
+    for i in range(1, 6):
+        r.publish(keys.job_changes(i), i)
+    for thread in threads:
+        thread.join(timeout=5)
+    assert answers == {i: "seen" for i in range(1, 6)}
+    _until(lambda: r.pubsub_numsub(keys.job_changes(1))[0][1] == 0)  # unsubscribed once nobody waits
+
+
+def test_a_waiter_reads_again_when_the_listener_loses_redis(r, monkeypatch):
+    monkeypatch.setattr(changes, "RECHECK_S", 30.0)  # only the listener can wake it in time
+    done = threading.Event()
+    threads, answers = _waiting([7], lambda: (done.is_set(), "seen"))
+    _until(lambda: r.pubsub_numsub(keys.job_changes(7))[0][1] == 1)
+    [listener] = _listeners(r)
+    done.set()  # the change lands as the listener's connection goes: its publish would be lost
+    r.client_kill_filter(_id=listener["id"])  # as a Redis restart does to it
+    threads[0].join(timeout=5)
+    assert answers == {7: "seen"}
+
+
+def test_the_listener_reconnects_and_resubscribes_after_losing_redis(r, monkeypatch):
+    monkeypatch.setattr(changes, "RECHECK_S", 30.0)
+    done = threading.Event()
+    threads, answers = _waiting([8], lambda: (done.is_set(), "seen"))
+    _until(lambda: r.pubsub_numsub(keys.job_changes(8))[0][1] == 1)
+    [lost] = _listeners(r)
+    r.client_kill_filter(_id=lost["id"])
+    _until(lambda: [c["id"] for c in _listeners(r)] not in ([], [lost["id"]]))
+    _until(lambda: r.pubsub_numsub(keys.job_changes(8))[0][1] == 1)
+    done.set()
+    r.publish(keys.job_changes(8), 8)
+    threads[0].join(timeout=5)
+    assert answers == {8: "seen"} and len(_listeners(r)) == 1
