@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from gpu_tasks.params import json_schema
 from gpu_tasks.registry import KINDS
 from scheduler.api import serializers as s
-from scheduler.jobs import changes, control, dependencies, finding, labqueue, limits, results, submission
+from scheduler.jobs import changes, control, dependencies, detail, finding, labqueue, limits, results, submission
 from scheduler.jobs.models import ContainerImage, Job, JobArray, Status
 from scheduler.jobs.visibility import fleet_seen_by, visible_arrays, visible_jobs
 
@@ -74,12 +74,11 @@ class JobDetail(generics.RetrieveAPIView):
 def wait_job(request, pk: int):
     """The job, as soon as its status is no longer `status` or it is final, or after `timeout` seconds
     as it is then: a long poll woken by the job's own changes, instead of polling."""
-    jobs = visible_jobs(request.user).select_related("owner").prefetch_related("events")
     seen, timeout = request.query_params.get("status", ""), _timeout(request.query_params.get("timeout"))
 
     def check() -> tuple[bool, Job]:
         # The whole job at each change: the one it waits for is answered without another read.
-        job = get_object_or_404(jobs, pk=pk)
+        job = detail.visible(request.user, pk)
         return job.is_final or bool(seen and job.status != seen), job
 
     return Response(s.JobDetailSerializer(changes.wait_for(pk, timeout, check)).data)
