@@ -29,8 +29,8 @@ def test_it_answers_exactly_what_the_serializer_answers_from_the_orm(cast):
     [second] = submit(cast.alice, [{"kind": "noop", "after": [first.id]}])
     _finished(first)
     for job in (first, second):
-        assert s.JobDetailSerializer(detail.visible(cast.alice, job.id)).data == _as_the_orm_reads_it(job.id)
-    assert s.JobDetailSerializer(detail.visible(cast.alice, second.id)).data["after"] == [first.id]
+        assert s.job_detail(detail.visible(cast.alice, job.id)) == _as_the_orm_reads_it(job.id)
+    assert s.job_detail(detail.visible(cast.alice, second.id))["after"] == [first.id]
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite reads it through the ORM")
@@ -39,7 +39,7 @@ def test_it_reads_the_job_its_owner_events_and_dependencies_in_one_statement(cas
     [second] = submit(cast.alice, [{"kind": "noop", "after": [first.id]}])
     _finished(second)
     with django_assert_num_queries(1):
-        assert s.JobDetailSerializer(detail.visible(cast.alice, second.id)).data["events"]
+        assert s.job_detail(detail.visible(cast.alice, second.id))["events"]
 
 
 def test_others_see_a_job_only_as_staff(cast):

@@ -81,7 +81,7 @@ def wait_job(request, pk: int):
         job = detail.visible(request.user, pk)
         return job.is_final or bool(seen and job.status != seen), job
 
-    return Response(s.JobDetailSerializer(changes.wait_for(pk, timeout, check)).data)
+    return Response(s.job_detail(changes.wait_for(pk, timeout, check)))
 
 
 def _timeout(text: str | None) -> float:
