@@ -38,7 +38,7 @@ def status_writes(path) -> list[int]:
 
 def test_the_table_names_every_transition_and_its_function():
     rows = transitions()
-    assert len(rows) == 8
+    assert len(rows) == 9
     assert {fn for _, _, fn in rows} == {
         "submitted",
         "mark_queued",

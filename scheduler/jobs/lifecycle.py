@@ -3,8 +3,8 @@
     from                        to                     who                                        function
     (new)                       waiting                submission (scheduler/jobs/submission.py)  submitted
     waiting                     queued                 the releaser, for a GPU with room          mark_queued
-                                                       the submission, for an idle GPU while      release_to_idle
-                                                       nothing else waits
+    (new)                       queued                 the submission, a lone job for an idle GPU submitted
+                                                       while nothing else waits
     queued                      running                the worker that receives the job, or the   claim
                                                        one that ran the job before it (claim_next)
     queued                      running, not begun     the worker, while the job before it runs   claim_early
@@ -52,15 +52,32 @@ def record(job_id: int, message: str, status: str = "") -> None:
         changes.announce([job_id])
 
 
-def submitted(jobs: list[Job]) -> list[Job]:
-    """Store new jobs (of one owner and array), waiting, each with its `submitted` event: one statement
-    on PostgreSQL (lifecycle_sql.submitted), Django's two bulk inserts on SQLite."""
+@dataclass
+class Submitted:
+    jobs: list[Job]  # stored, with their ids; none where the owner's quota refused them
+    pending: int  # the owner's unfinished jobs before these
+    released: bool  # the lone job was stored queued on the idle GPU it was meant for
+
+
+def submitted(
+    jobs: list[Job], most_pending: int, idle: tuple[str, str, str] | None = None, lock_id: int = 0
+) -> Submitted:
+    """Store new jobs (of one owner and array), waiting, each with its `submitted` event, only while the
+    owner's unfinished jobs and these stay within `most_pending`: one statement on PostgreSQL
+    (lifecycle_sql.submitted), which stores a lone job queued on `idle` (queue, GPU uuid, reason) where
+    nothing else waits, that GPU holds nothing and no release round holds `lock_id`; on SQLite a count
+    and Django's two bulk inserts."""
     if connection.vendor == "postgresql":
-        lifecycle_sql.submitted(jobs, timezone.now())
-        return jobs
+        stored, pending, released = lifecycle_sql.submitted(jobs, timezone.now(), most_pending, idle, lock_id)
+        if released:
+            changes.announce([jobs[0].id])
+        return Submitted(jobs if stored else [], pending, released)
+    pending = Job.objects.filter(owner_id=jobs[0].owner_id).exclude(status__in=FINAL).count()
+    if pending + len(jobs) > most_pending:
+        return Submitted([], pending, False)
     stored = Job.objects.bulk_create(jobs)
     JobEvent.objects.bulk_create([JobEvent(job_id=j.id, status=Status.WAITING, message="submitted") for j in stored])
-    return stored
+    return Submitted(stored, pending, False)
 
 
 def mark_queued(queue: str, gpu_uuid: str, reasons: dict[int, str]) -> list[int]:
@@ -91,15 +108,6 @@ def mark_queued(queue: str, gpu_uuid: str, reasons: dict[int, str]) -> list[int]
         [JobEvent(job_id=i, status=Status.QUEUED, message=f"routed to {queue}: {reasons[i]}") for i in ids]
     )
     return ids
-
-
-def release_to_idle(job_id: int, queue: str, gpu_uuid: str, reason: str, lock_id: int) -> bool:
-    """Release a lone waiting job to a GPU that holds nothing, in one statement (PostgreSQL), only while
-    nothing else waits and no release round runs (scheduler/jobs/idle_release.py)."""
-    if lifecycle_sql.release_to_idle(job_id, queue, gpu_uuid, reason, timezone.now(), lock_id):
-        changes.announce([job_id])
-        return True
-    return False
 
 
 def mark_gang_queued(job_id: int, gang: list[dict[str, str]], reason: str) -> bool:

@@ -15,9 +15,9 @@ from datetime import datetime
 from django.db import connection
 
 from scheduler.jobs import prepared
-from scheduler.jobs.models import Job, JobEvent, Quota, Status
+from scheduler.jobs.models import FINAL, HELD, Job, JobEvent, Status
 
-JOBS, EVENTS, QUOTAS = Job._meta.db_table, JobEvent._meta.db_table, Quota._meta.db_table
+JOBS, EVENTS = Job._meta.db_table, JobEvent._meta.db_table
 
 
 def finish(
@@ -67,27 +67,6 @@ def mark_queued(ids: list[int], queue: str, gpu_uuid: str, reasons: dict[int, st
         )
         moved = {row[0] for row in cur.fetchall()}
     return [i for i in ids if i in moved]
-
-
-def release_to_idle(job_id: int, queue: str, gpu_uuid: str, reason: str, now: datetime, lock_id: int) -> bool:
-    """waiting -> queued on `queue`, with its event, only while no other job waits, that GPU holds
-    nothing (nor does any multi-GPU job), the owner has no GPU quota and no release round holds the
-    releaser's lock (taken for this statement alone); whether it moved."""
-    held = (Status.QUEUED, Status.RUNNING)
-    with prepared.cursor() as cur:
-        cur.execute(
-            f"WITH moved AS (UPDATE {JOBS} AS j SET status = %s, queue = %s, gpu_uuid = %s, wait_reason = '', "
-            f"queued_at = %s, route_reason = %s WHERE j.id = %s AND j.status = %s "
-            f"AND NOT EXISTS (SELECT 1 FROM {JOBS} WHERE status = %s AND id <> %s) "
-            f"AND NOT EXISTS (SELECT 1 FROM {JOBS} WHERE status IN (%s, %s) AND (queue = %s OR gpus > 1)) "
-            f"AND NOT EXISTS (SELECT 1 FROM {QUOTAS} WHERE user_id = j.owner_id AND max_gpus > 0) "
-            f"AND pg_try_advisory_xact_lock(%s) RETURNING j.id), "
-            f"event AS (INSERT INTO {EVENTS} (job_id, at, status, message) SELECT id, %s, %s, %s FROM moved) "
-            f"SELECT count(*) FROM moved",
-            [Status.QUEUED, queue, gpu_uuid, now, reason, job_id, Status.WAITING, Status.WAITING, job_id, *held]
-            + [queue, lock_id, now, Status.QUEUED, f"routed to {queue}: {reason}"],
-        )
-        return bool(cur.fetchone()[0])
 
 
 def _recording(done: list[dict]) -> tuple[str, list]:
@@ -196,26 +175,74 @@ SUBMITTED_PER_JOB = (
 )
 
 
-def submitted(jobs: list[Job], at: datetime) -> None:
+# What a lone job released by its own submission (an idle GPU) is stored with instead of each one's value.
+RELEASED = ("status", "queue", "gpu_uuid", "wait_reason", "queued_at", "route_reason")
+
+
+def submitted(
+    jobs: list[Job], at: datetime, most_pending: int, idle: tuple[str, str, str] | None, lock_id: int
+) -> tuple[bool, int, bool]:
     """Insert `jobs` (unsaved, of one owner and array) and each one's `submitted` event (`at`) in one
-    statement, and give them their ids in order: the rows come from arrays of the columns that differ
-    between them (unnest), so nothing is quoted and the statement's shape never changes."""
-    fields = [f for f in Job._meta.concrete_fields if not f.primary_key]
-    varying = [f for f in fields if f.attname in SUBMITTED_PER_JOB]
-    arrays = [[f.get_db_prep_save(getattr(job, f.attname), connection) for job in jobs] for f in varying]
-    same = [f.get_db_prep_save(getattr(jobs[0], f.attname), connection) for f in fields if f not in varying]
+    statement, only while the owner's unfinished jobs and these stay within `most_pending`, and give them
+    their ids in order: the rows come from arrays of the columns that differ between them (unnest), so
+    nothing is quoted and the statement's shape never changes. With `idle` (queue, GPU uuid, routing
+    reason) a lone job is stored queued there, with its `queued` event, where the same statement finds
+    that no other job waits, that GPU holds nothing (nor does any multi-GPU job) and no release round
+    holds the releaser's lock (taken until the commit). (stored, the owner's unfinished jobs before, released)."""
+    queue, gpu_uuid, reason = idle or ("", "", "")
+    then = dict(zip(RELEASED, (Status.QUEUED, queue, gpu_uuid, "", at, reason), strict=True))
+    fields, varying, arrays, values, params = _columns(jobs, then)
     rows = ", ".join(f"%s::{f.db_type(connection)}[]" for f in varying)
-    values = ", ".join(f"r.{f.column}" if f in varying else f"%s::{f.db_type(connection)}" for f in fields)
     with prepared.cursor() as cur:
         cur.execute(
             f"WITH r AS (SELECT * FROM unnest({rows}) WITH ORDINALITY AS r({', '.join(f.column for f in varying)}, "
-            f"place)), j AS (INSERT INTO {JOBS} ({', '.join(f.column for f in fields)}) SELECT {values} FROM r "
-            f"ORDER BY r.place RETURNING id), "
-            f"event AS (INSERT INTO {EVENTS} (job_id, at, status, message) SELECT id, %s, %s, %s FROM j) "
-            f"SELECT id FROM j ORDER BY id",  # the sequence numbers the rows in the order they are inserted
-            [*arrays, *same, at, Status.WAITING, "submitted"],
+            f"place)), pending AS (SELECT count(*) AS n FROM {JOBS} WHERE owner_id = %s AND status <> ALL(%s)), "
+            f"idle AS (SELECT CASE WHEN %s AND NOT EXISTS (SELECT 1 FROM {JOBS} WHERE status = %s) "
+            f"AND NOT EXISTS (SELECT 1 FROM {JOBS} WHERE status IN (%s, %s) AND (queue = %s OR gpus > 1)) "
+            f"THEN pg_try_advisory_xact_lock(%s) ELSE false END AS yes), "
+            f"j AS (INSERT INTO {JOBS} ({', '.join(f.column for f in fields)}) SELECT {', '.join(values)} "
+            f"FROM r, pending, idle WHERE pending.n + %s <= %s ORDER BY r.place RETURNING id, status), "
+            f"event AS (INSERT INTO {EVENTS} (job_id, at, status, message) SELECT j.id, %s, e.status, e.message "
+            f"FROM j, (VALUES (0, %s::text, %s::text), (1, %s::text, %s::text)) AS e(o, status, message) "
+            f"WHERE e.o = 0 OR j.status = %s ORDER BY j.id, e.o) "
+            # the sequence numbers the rows in the order they are inserted
+            f"SELECT j.id, j.status, pending.n FROM pending LEFT JOIN j ON true ORDER BY j.id",
+            [*arrays, jobs[0].owner_id, list(FINAL), idle is not None, Status.WAITING, *HELD, queue, lock_id]
+            + [*params, len(jobs), most_pending]
+            + [at, Status.WAITING, "submitted", Status.QUEUED, f"routed to {queue}: {reason}", Status.QUEUED],
         )
-        ids = [row[0] for row in cur.fetchall()]
-    for job, job_id in zip(jobs, ids, strict=True):
-        job.id = job_id
+        rows_back = cur.fetchall()
+    if rows_back[0][0] is None:
+        return False, rows_back[0][2], False
+    for job, (job_id, status, _) in zip(jobs, rows_back, strict=True):
+        job.id, job.status = job_id, status
         job._state.adding, job._state.db = False, connection.alias
+    released = rows_back[0][1] == Status.QUEUED
+    if released:
+        for name in RELEASED:
+            setattr(jobs[0], name, then[name])
+    return True, rows_back[0][2], released
+
+
+def _columns(jobs: list[Job], then: dict) -> tuple[list, list, list, list[str], list]:
+    """For `submitted`: the columns, those that vary between jobs with their arrays, and what the INSERT
+    selects for each column with its parameters (a RELEASED column: `then`'s value where idle.yes)."""
+    fields = [f for f in Job._meta.concrete_fields if not f.primary_key]
+    varying = [f for f in fields if f.attname in SUBMITTED_PER_JOB]
+    arrays = [[f.get_db_prep_save(getattr(job, f.attname), connection) for job in jobs] for f in varying]
+    values, params = [], []
+    for f in fields:
+        typed = f"%s::{f.db_type(connection)}"
+        own, own_params = (f"r.{f.column}", []) if f in varying else (typed, [_prep(f, getattr(jobs[0], f.attname))])
+        if f.attname in RELEASED:
+            own, own_params = (
+                f"CASE WHEN idle.yes THEN {typed} ELSE {own} END",
+                [_prep(f, then[f.attname]), *own_params],
+            )
+        values.append(own)
+        params += own_params
+    return fields, varying, arrays, values, params
+
+
+def _prep(field, value):
+    return field.get_db_prep_save(value, connection)

@@ -19,11 +19,11 @@ from scheduler import ratelimit
 from scheduler.dispatch.connections import redis_client
 from scheduler.fleet import store as fleet
 from scheduler.fleet.router import fits_fleet, fits_gang
-from scheduler.jobs import allowance, commands, dependencies, lifecycle, limits
+from scheduler.jobs import allowance, commands, dependencies, idle_release, lifecycle, limits
 from scheduler.jobs.allowance import Allowance
 from scheduler.jobs.errors import SubmissionError
-from scheduler.jobs.idle_release import release_or_nudge
-from scheduler.jobs.models import FINAL, MAX_ID, ContainerImage, Job, JobArray, Quota, Status
+from scheduler.jobs.idle_release import idle_gpu, send_or_nudge
+from scheduler.jobs.models import MAX_ID, ContainerImage, Job, JobArray, Quota, Status
 
 
 @dataclass
@@ -206,16 +206,20 @@ def _check_rate(user, jobs: int) -> None:
 
 
 def _store(user, prepared: list[Prepared], array: JobArray | None, allowed: Allowance) -> list[Job]:
-    """Inside the transaction that locked the owner's row (allowance.read): a count made now sees
-    every job of the user's submissions that committed before it."""
-    _check_waiting_quota(user, len(prepared), allowed.quota)
-    jobs = lifecycle.submitted([_row(user, p, array) for p in prepared])
+    """Inside the transaction that locked the owner's row (allowance.read): the statement that stores the
+    jobs counts the owner's unfinished ones, and sees every job of the user's submissions committed before."""
+    rows = [_row(user, p, array) for p in prepared]
+    # A lone job for an idle GPU is stored queued there by the same statement (idle_release.py); otherwise
+    # the releaser loop, woken after the commit, decides: the POST waits for no release round.
+    idle = idle_gpu(rows[0], allowed.quota) if len(rows) == 1 else None
+    stored = lifecycle.submitted(rows, _most_pending(allowed.quota), idle, idle_release.LOCK_ID)
+    if not stored.jobs:
+        raise _over_quota(stored.pending, len(rows), _most_pending(allowed.quota))
+    jobs = stored.jobs
     for job, p in zip(jobs, prepared, strict=True):
         job.after_ids = p.after  # what the answer shows, without reading back what was just written
     _store_dependencies(jobs, prepared)
-    # A lone job for an idle GPU is released here in one statement; otherwise the releaser loop, woken
-    # now, decides (where no loop is alive, nudge releases here): the POST waits for no release round.
-    transaction.on_commit(lambda: release_or_nudge(jobs))
+    transaction.on_commit(lambda: send_or_nudge(jobs, stored.released))
     return jobs
 
 
@@ -243,17 +247,13 @@ def _store_dependencies(jobs: list[Job], prepared: list[Prepared]) -> None:
     through.objects.bulk_create(links)
 
 
-def _check_waiting_quota(user, adding: int, quota: Quota | None) -> None:
-    cap = (quota.max_waiting if quota and quota.max_waiting else None) or settings.USER_MAX_WAITING_JOBS
-    pending = Job.objects.filter(owner=user).exclude(status__in=FINAL).count()
-    if pending + adding > cap:
-        raise SubmissionError(
-            {
-                "detail": f"quota: {pending} of your jobs have not finished and the limit is {cap}; "
-                f"this submission adds {adding}"
-            },
-            status=429,
-        )
+def _most_pending(quota: Quota | None) -> int:
+    return (quota.max_waiting if quota and quota.max_waiting else None) or settings.USER_MAX_WAITING_JOBS
+
+
+def _over_quota(pending: int, adding: int, cap: int) -> SubmissionError:
+    said = f"quota: {pending} of your jobs have not finished and the limit is {cap}; this submission adds {adding}"
+    return SubmissionError({"detail": said}, status=429)
 
 
 def expand_grid(grid: dict[str, list]) -> list[dict]:
