@@ -42,7 +42,7 @@ from django.utils import timezone
 from scheduler.dispatch.connections import redis_client
 from scheduler.jobs import changes, lifecycle_sql
 from scheduler.jobs.fairshare import charge
-from scheduler.jobs.models import FINAL, HELD, Job, JobEvent, Status
+from scheduler.jobs.models import FINAL, HELD, UNFINISHED, Job, JobEvent, Status
 from scheduler.metrics import observe
 
 
@@ -72,7 +72,7 @@ def submitted(
         if released:
             changes.announce([jobs[0].id])
         return Submitted(jobs if stored else [], pending, released)
-    pending = Job.objects.filter(owner_id=jobs[0].owner_id).exclude(status__in=FINAL).count()
+    pending = Job.objects.filter(owner_id=jobs[0].owner_id, status__in=UNFINISHED).count()
     if pending + len(jobs) > most_pending:
         return Submitted([], pending, False)
     stored = Job.objects.bulk_create(jobs)

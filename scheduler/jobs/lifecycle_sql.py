@@ -16,7 +16,7 @@ from functools import cache
 from django.db import connection
 
 from scheduler.jobs import prepared
-from scheduler.jobs.models import FINAL, HELD, Job, JobEvent, Status
+from scheduler.jobs.models import HELD, UNFINISHED, Job, JobEvent, Status
 
 JOBS, EVENTS = Job._meta.db_table, JobEvent._meta.db_table
 
@@ -195,7 +195,8 @@ def submitted(
     with prepared.cursor() as cur:
         cur.execute(
             _submitted_sql(),
-            [*_arrays(jobs), jobs[0].owner_id, list(FINAL), idle is not None, Status.WAITING, *HELD, queue, lock_id]
+            [*_arrays(jobs), jobs[0].owner_id, list(UNFINISHED)]
+            + [idle is not None, Status.WAITING, *HELD, queue, lock_id]
             + [*_values(jobs[0], then), len(jobs), most_pending]
             + [at, Status.WAITING, "submitted", Status.QUEUED, f"routed to {queue}: {reason}", Status.QUEUED],
         )
@@ -232,7 +233,7 @@ def _submitted_sql() -> str:
         values.append(own)
     return (
         f"WITH r AS (SELECT * FROM unnest({rows}) WITH ORDINALITY AS r({', '.join(f.column for f in varying)}, "
-        f"place)), pending AS (SELECT count(*) AS n FROM {JOBS} WHERE owner_id = %s AND status <> ALL(%s)), "
+        f"place)), pending AS (SELECT count(*) AS n FROM {JOBS} WHERE owner_id = %s AND status = ANY(%s)), "
         f"idle AS (SELECT CASE WHEN %s AND NOT EXISTS (SELECT 1 FROM {JOBS} WHERE status = %s) "
         f"AND NOT EXISTS (SELECT 1 FROM {JOBS} WHERE status IN (%s, %s) AND (queue = %s OR gpus > 1)) "
         f"THEN pg_try_advisory_xact_lock(%s) ELSE false END AS yes), "

@@ -20,6 +20,7 @@ class Status(models.TextChoices):
 
 FINAL = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
 HELD = (Status.QUEUED, Status.RUNNING)  # what a GPU holds
+UNFINISHED = (Status.WAITING, *HELD)  # counted with an index on (owner, status), where `not FINAL` scans all
 MAX_ID = 2**63 - 1  # BigAutoField: SQLite's INTEGER and PostgreSQL's bigint hold no more
 
 
