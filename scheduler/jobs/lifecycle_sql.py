@@ -178,6 +178,9 @@ SUBMITTED_PER_JOB = (
 
 # What a lone job released by its own submission (an idle GPU) is stored with instead of each one's value.
 RELEASED = ("status", "queue", "gpu_uuid", "wait_reason", "queued_at", "route_reason")
+# Constants are written into the statement rather than sent: psycopg parses a statement of over 50
+# parameters again at each execution (MAX_CACHED_STATEMENT_PARAMS); with these it has 42.
+RELEASED_AS = {"status": f"'{Status.QUEUED}'", "wait_reason": "''"}
 
 
 def submitted(
@@ -195,10 +198,8 @@ def submitted(
     with prepared.cursor() as cur:
         cur.execute(
             _submitted_sql(),
-            [*_arrays(jobs), jobs[0].owner_id, list(UNFINISHED)]
-            + [idle is not None, Status.WAITING, *HELD, queue, lock_id]
-            + [*_values(jobs[0], then), len(jobs), most_pending]
-            + [at, Status.WAITING, "submitted", Status.QUEUED, f"routed to {queue}: {reason}", Status.QUEUED],
+            [*_arrays(jobs), jobs[0].owner_id, idle is not None, queue, lock_id]
+            + [*_values(jobs[0], then), len(jobs), most_pending, at, f"routed to {queue}: {reason}"],
         )
         rows_back = cur.fetchall()
     if rows_back[0][0] is None:
@@ -213,6 +214,7 @@ def submitted(
     return True, rows_back[0][2], released
 
 
+@cache
 def _fields() -> tuple[list, list]:
     """The columns `submitted` writes, and those of them that vary between jobs."""
     fields = [f for f in Job._meta.concrete_fields if not f.primary_key]
@@ -227,21 +229,23 @@ def _submitted_sql() -> str:
     rows = ", ".join(f"%s::{f.db_type(connection)}[]" for f in varying)
     values = []
     for f in fields:
-        own = f"r.{f.column}" if f in varying else f"%s::{f.db_type(connection)}"
+        typed = f"%s::{f.db_type(connection)}"
+        own = f"r.{f.column}" if f.attname in SUBMITTED_PER_JOB else typed
         if f.attname in RELEASED:  # `then`'s value where idle.yes
-            own = f"CASE WHEN idle.yes THEN %s::{f.db_type(connection)} ELSE {own} END"
+            own = f"CASE WHEN idle.yes THEN {RELEASED_AS.get(f.attname, typed)} ELSE {own} END"
         values.append(own)
+    unfinished, held = (", ".join(f"'{s}'" for s in group) for group in (UNFINISHED, HELD))
     return (
         f"WITH r AS (SELECT * FROM unnest({rows}) WITH ORDINALITY AS r({', '.join(f.column for f in varying)}, "
-        f"place)), pending AS (SELECT count(*) AS n FROM {JOBS} WHERE owner_id = %s AND status = ANY(%s)), "
-        f"idle AS (SELECT CASE WHEN %s AND NOT EXISTS (SELECT 1 FROM {JOBS} WHERE status = %s) "
-        f"AND NOT EXISTS (SELECT 1 FROM {JOBS} WHERE status IN (%s, %s) AND (queue = %s OR gpus > 1)) "
+        f"place)), pending AS (SELECT count(*) AS n FROM {JOBS} WHERE owner_id = %s AND status IN ({unfinished})), "
+        f"idle AS (SELECT CASE WHEN %s AND NOT EXISTS (SELECT 1 FROM {JOBS} WHERE status = '{Status.WAITING}') "
+        f"AND NOT EXISTS (SELECT 1 FROM {JOBS} WHERE status IN ({held}) AND (queue = %s OR gpus > 1)) "
         f"THEN pg_try_advisory_xact_lock(%s) ELSE false END AS yes), "
         f"j AS (INSERT INTO {JOBS} ({', '.join(f.column for f in fields)}) SELECT {', '.join(values)} "
         f"FROM r, pending, idle WHERE pending.n + %s <= %s ORDER BY r.place RETURNING id, status), "
         f"event AS (INSERT INTO {EVENTS} (job_id, at, status, message) SELECT j.id, %s, e.status, e.message "
-        f"FROM j, (VALUES (0, %s::text, %s::text), (1, %s::text, %s::text)) AS e(o, status, message) "
-        f"WHERE e.o = 0 OR j.status = %s ORDER BY j.id, e.o) "
+        f"FROM j, (VALUES (0, '{Status.WAITING}', 'submitted'), (1, '{Status.QUEUED}', %s::text)) "
+        f"AS e(o, status, message) WHERE e.o = 0 OR j.status = '{Status.QUEUED}' ORDER BY j.id, e.o) "
         # the sequence numbers the rows in the order they are inserted
         f"SELECT j.id, j.status, pending.n FROM pending LEFT JOIN j ON true ORDER BY j.id"
     )
@@ -255,11 +259,10 @@ def _arrays(jobs: list[Job]) -> list[list]:
 def _values(job: Job, then: dict) -> list:
     """The parameters of the columns that are one value for the batch (`job`'s), in the statement's
     order: a RELEASED column's `then` value first, where it has one."""
-    fields, varying = _fields()
     params = []
-    for f in fields:
-        if f.attname in RELEASED:
+    for f in _fields()[0]:
+        if f.attname in RELEASED and f.attname not in RELEASED_AS:
             params.append(f.get_db_prep_save(then[f.attname], connection))
-        if f not in varying:
+        if f.attname not in SUBMITTED_PER_JOB:
             params.append(f.get_db_prep_save(getattr(job, f.attname), connection))
     return params
