@@ -1,8 +1,8 @@
 """From a job's success to a client waiting on `/api/jobs/<id>/wait/` holding the answer, through a real
 gunicorn: `python -m benchmarks.wait_wake --database URL --redis URL [-n 200]`.
 
-The success is written as the worker writes it (its time taken before the one statement that moves the row
-and inserts its event, lifecycle_sql.finish; the publish after it), from this process while a thread waits; the figure is the
+The success is written as a worker writes one (its time taken before the one statement that moves the row
+and inserts its event, lifecycle.finish; the publish after it), from this process while a thread waits; the figure is the
 parsed answer's arrival minus that time: "succeeded to seen by the waiting client" alone, without a worker.
 """
 
@@ -69,7 +69,7 @@ def _samples(url: str, n: int) -> list[float]:
 def _one(http, url: str, user) -> float:
     from django.utils import timezone
 
-    from scheduler.jobs import changes, lifecycle_sql
+    from scheduler.jobs import lifecycle
     from scheduler.jobs.models import Job, JobEvent, Status
 
     job = Job.objects.create(owner=user, kind="noop", status=Status.RUNNING, time_limit=60, lease="bench")
@@ -87,9 +87,7 @@ def _one(http, url: str, user) -> float:
     thread.start()
     time.sleep(0.05)  # the waiter is subscribed and has read the job running
     now = timezone.now()
-    fields = {"result": None, "error": "", "error_kind": ""}
-    assert lifecycle_sql.finish(job.id, "bench", None, now, Status.SUCCEEDED, fields, "succeeded")
-    changes.announce([job.id])
+    assert lifecycle.finish(job, "bench", Status.SUCCEEDED, at=now)  # the waiters told with the GPU time charged
     thread.join()
     return (seen[0] - now.timestamp()) * 1e3
 
