@@ -159,8 +159,11 @@ def test_body_over_client_max_body_size_is_413(stack):
 
 def test_a_working_dir_upload_may_be_larger_than_other_bodies(stack):
     body = b"x" * (9 * 1024 * 1024)
-    response = requests.put(f"{stack['base']}/api/bundles/{'0' * 64}/", data=body, timeout=30)
-    assert response.status_code == 401  # past nginx's 8m to Django, which wants a token
+    # Past nginx's 8m to Django, which wants a token: its 401 each time, never a 502 from nginx (which
+    # came in about 1 of 8 while the app left the body unread: scheduler/unread_body.py).
+    url = f"{stack['base']}/api/bundles/{'0' * 64}/"
+    statuses = [requests.put(url, data=body, timeout=30).status_code for _ in range(30)]
+    assert set(statuses) == {401}, statuses
     assert requests.put(f"{stack['base']}/api/bundles/nothex/", data=body, timeout=30).status_code == 413
 
 
