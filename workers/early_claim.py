@@ -152,12 +152,7 @@ def _claim_when_due(slot: _Slot) -> Early | None:
         return None
     job, token = claimed
     r = redis_client()
-    beat = heartbeat.Heartbeat(r, [job.id], token, me.host, slot.task)
     with r.pipeline(transaction=False) as pipe:
-        beat.start(pipe)
         pipe.set(keys.early(job.id), lease.CLAIMED, ex=lease.EARLY_TTL_S, nx=True)  # a cancel's mark stays
-        try:
-            pipe.execute()
-        except redis.RedisError as exc:  # the lease is set by the next renewal, well within the reaper's grace
-            log.warning("could not set the lease of job %s: %s", job.id, exc)
+        beat = heartbeat.Heartbeat(r, [job.id], token, me.host, slot.task).start_now(pipe)
     return Early(job, token, beat)

@@ -158,11 +158,7 @@ def _record(held: Held | None, job_ids: list[int] | None, where: str, task: str)
         return [], lease, more, None
     # The new leases before the job starts (a cancel finds its task there); the rest while it runs.
     with r.pipeline(transaction=False) as leases:
-        beat = heartbeat.Heartbeat(r, [job.id for job in jobs], lease, me.host, task).start(leases)
-        try:
-            leases.execute()
-        except redis.RedisError as exc:  # set by the next renewal
-            log.warning("could not set the leases of jobs %s: %s", [job.id for job in jobs], exc)
+        beat = heartbeat.Heartbeat(r, [job.id for job in jobs], lease, me.host, task).start_now(leases)
     background.submit(_tell, pipe, then)
     return jobs, lease, more, beat
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import time
@@ -11,6 +12,8 @@ import redis
 from django.conf import settings
 
 from scheduler.dispatch import keys
+
+log = logging.getLogger(__name__)
 
 
 def alive_on_this_host(entry: dict, host: str) -> bool:
@@ -54,6 +57,16 @@ class Heartbeat:
         with Heartbeat._lock:
             Heartbeat._active.update({job_id: (self.r, self.value) for job_id in self.job_ids})
             Heartbeat._ensure_renewer()
+        return self
+
+    def start_now(self, pipe) -> Heartbeat:
+        """`start`, and execute `pipe` (with what the caller queued on it) at once; a write Redis loses
+        is made by the next renewal, well within the reaper's grace."""
+        self.start(pipe)
+        try:
+            pipe.execute()
+        except redis.RedisError as exc:
+            log.warning("could not set the leases of jobs %s: %s", self.job_ids, exc)
         return self
 
     def __exit__(self, *exc) -> None:

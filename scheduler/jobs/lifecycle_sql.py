@@ -70,6 +70,11 @@ def mark_queued(ids: list[int], queue: str, gpu_uuid: str, reasons: dict[int, st
     return [i for i in ids if i in moved]
 
 
+# An attempt's start in its timeline, from the row that started it (its `where` a parameter), as
+# lifecycle.claim writes it on SQLite.
+STARTED = "'attempt ' || attempts || ' started: ' || kind || ' on ' || %s"
+
+
 def _recording(done: list[dict]) -> tuple[str, list]:
     """The CTEs `d`, `done` and `done_event` that record the previous attempts' successes (`done`: each
     job_id, lease, began, at, result, message) and their events; `done` returns the ids recorded."""
@@ -122,8 +127,8 @@ def finish_and_claim(
             f"WITH {recording}, "
             f"moved AS (UPDATE {JOBS} SET status = %s, lease = %s, started_at = %s, error = '', error_kind = '', "
             f"attempts = attempts + 1 WHERE {pick} AND status = %s AND queue = %s RETURNING *), "
-            f"event AS (INSERT INTO {EVENTS} (job_id, at, status, message) SELECT id, %s, %s, "
-            f"'attempt ' || attempts || ' started: ' || kind || ' on ' || %s FROM moved WHERE %s) "
+            f"event AS (INSERT INTO {EVENTS} (job_id, at, status, message) SELECT id, %s, %s, {STARTED} "
+            f"FROM moved WHERE %s) "
             f"SELECT moved.*, (SELECT array_agg(id) FROM done) AS done_ids, EXISTS (SELECT 1 FROM {JOBS} "
             f"WHERE queue = %s AND status = %s AND id NOT IN (SELECT id FROM moved)) AS more_queued "
             f"FROM (SELECT 1) AS one LEFT JOIN moved ON true",
@@ -149,8 +154,8 @@ def begin_early(
             f"WITH {recording}, "
             f"begun AS (UPDATE {JOBS} SET lease = %s, started_at = %s "
             f"WHERE id = %s AND status = %s AND lease = %s RETURNING id, attempts, kind), "
-            f"event AS (INSERT INTO {EVENTS} (job_id, at, status, message) SELECT id, %s, %s, "
-            f"'attempt ' || attempts || ' started: ' || kind || ' on ' || %s FROM begun) "
+            f"event AS (INSERT INTO {EVENTS} (job_id, at, status, message) SELECT id, %s, %s, {STARTED} "
+            f"FROM begun) "
             f"SELECT (SELECT array_agg(id) FROM done), (SELECT attempts FROM begun)",
             recording_args + [lease, now, job_id, Status.RUNNING, early_lease, now, Status.RUNNING, where],
         )

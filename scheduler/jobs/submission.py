@@ -212,9 +212,10 @@ def _store(user, prepared: list[Prepared], array: JobArray | None, allowed: Allo
     # A lone job for an idle GPU is stored queued there by the same statement (idle_release.py); otherwise
     # the releaser loop, woken after the commit, decides: the POST waits for no release round.
     idle = idle_gpu(rows[0], allowed.quota) if len(rows) == 1 else None
-    stored = lifecycle.submitted(rows, _most_pending(allowed.quota), idle, idle_release.LOCK_ID)
+    most = _most_pending(allowed.quota)
+    stored = lifecycle.submitted(rows, most, idle, idle_release.LOCK_ID)
     if not stored.jobs:
-        raise _over_quota(stored.pending, len(rows), _most_pending(allowed.quota))
+        raise _over_quota(stored.pending, len(rows), most)
     jobs = stored.jobs
     for job, p in zip(jobs, prepared, strict=True):
         job.after_ids = p.after  # what the answer shows, without reading back what was just written
