@@ -8,6 +8,7 @@ script, so web processes racing on one bucket cannot overspend it.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from scheduler.dispatch.connections import redis_client
 
@@ -36,7 +37,14 @@ def parse(rate: str) -> tuple[int, int]:
 def take(name: str, rate: str, cost: int = 1) -> float:
     """Spend `cost` tokens of bucket `name`; 0 when allowed, else the seconds until it would be.
     A cost above the bucket's size waits for a full bucket rather than being refused for ever."""
+    with redis_client().pipeline(transaction=False) as pipe:
+        waited = take_on(pipe, name, rate, cost)
+        return waited(pipe.execute())
+
+
+def take_on(pipe, name: str, rate: str, cost: int = 1) -> Callable[[list], float]:
+    """`take`, queued on the caller's pipeline; call what it returns with that pipeline's results."""
     capacity, period = parse(rate)
-    cost = min(cost, capacity)
-    waited = redis_client().eval(TAKE, 1, f"gpuq:rate:{name}", capacity, capacity / period, time.time(), cost)
-    return float(waited)
+    at = len(pipe)
+    pipe.eval(TAKE, 1, f"gpuq:rate:{name}", capacity, capacity / period, time.time(), min(cost, capacity))
+    return lambda results: float(results[at])

@@ -138,14 +138,14 @@ def test_a_published_snapshot_is_live_until_its_ttl(r):
 
 
 def test_the_fleet_remembers_static_facts_and_the_largest_gpu(r):
-    assert fleet.largest_gpu_memory(r) is None
+    assert fleet.largest_gpu_memory(fleet.known_gpus(r)) is None
     for label in ["h100x1", "h200x2_idle"]:
         for snap in recording(label)["snapshots"]:
             fleet.publish(r, snap, ttl=10)
     known = fleet.known_gpus(r)
     assert [g["queue"] for g in known] == ["gpu.h100x1.7d2e9a44", "gpu.h200x2.3f5b2d1e", "gpu.h200x2.c901ab12"]
     assert set(known[0]) == set(fleet.STATIC_FIELDS)
-    assert fleet.largest_gpu_memory(r) == 143771 * MiB
+    assert fleet.largest_gpu_memory(fleet.known_gpus(r)) == 143771 * MiB
     assert len(fleet.live_snapshots(r)) == 3
 
 

@@ -47,9 +47,7 @@ class JobList(generics.ListAPIView):
         spec = _valid(s.JobSpecSerializer, request.data)
         job = submission.submit(request.user, [spec])[0]
         warnings = limits.warnings(spec, job.time_limit)
-        return Response(
-            s.SubmittedJobSerializer(job, context={"warnings": warnings}).data, status=status.HTTP_201_CREATED
-        )
+        return Response(s.submitted_job(job, warnings), status=status.HTTP_201_CREATED)
 
 
 class JobDetail(generics.RetrieveAPIView):

@@ -8,6 +8,8 @@ the hours behind them are kept as minute points (scheduler/fleet/rollup.py).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -72,15 +74,38 @@ def live_snapshots(r: Redis) -> list[Snapshot]:
     return _live(r, r.hkeys(KNOWN))
 
 
-def live_and_flagged(r: Redis) -> tuple[list[Snapshot], dict[str, str], dict[str, str]]:
-    """live_snapshots(r), draining(r) and unhealthy(r) in two round trips, not four: a lone job's
-    release from its POST reads them all (scheduler/jobs/idle_release.py)."""
+@dataclass(frozen=True)
+class Fleet:
+    """What a submission reads of the fleet: every GPU ever seen (known_gpus), the live snapshots,
+    and staff's drain and health flags (uuid -> reason)."""
+
+    known: list[dict]
+    live: list[Snapshot]
+    draining: dict[str, str]
+    unhealthy: dict[str, str]
+
+
+def read(r: Redis) -> Fleet:
+    """The whole Fleet, in two round trips."""
     with r.pipeline(transaction=False) as pipe:
-        pipe.hkeys(KNOWN)
-        pipe.hgetall(DRAINING)
-        pipe.hgetall(UNHEALTHY)
-        uuids, drained, sick = pipe.execute()
-    return _live(r, uuids), _as_flags(drained), _as_flags(sick)
+        then = read_on(r, pipe)
+        return then(pipe.execute())
+
+
+def read_on(r: Redis, pipe) -> Callable[[list], Fleet]:
+    """`read`, its first round trip queued on the caller's pipeline (a submission's rate check rides
+    along); call what it returns with that pipeline's results."""
+    at = len(pipe)
+    pipe.hgetall(KNOWN)
+    pipe.hgetall(DRAINING)
+    pipe.hgetall(UNHEALTHY)
+
+    def then(results: list) -> Fleet:
+        known, drained, sick = results[at : at + 3]
+        gpus = _ordered(json.loads(raw) for raw in known.values())
+        return Fleet(gpus, _live(r, list(known)), _as_flags(drained), _as_flags(sick))
+
+    return then
 
 
 def _live(r: Redis, uuids: list) -> list[Snapshot]:
@@ -104,18 +129,16 @@ def minutes(r: Redis, uuid: str, last: int = 0) -> list[dict]:
     return [json.loads(raw) for raw in r.lrange(keys.gpu_minutes(uuid), -last if last else 0, -1)]
 
 
-def largest_gpu_memory(r: Redis, known: list[dict] | None = None) -> int | None:
+def largest_gpu_memory(known: list[dict]) -> int | None:
     """Total memory of the largest GPU ever seen (None: none seen yet), for admission; `known`: what
-    known_gpus(r) just read."""
-    return max((g.get("memory_total") or 0 for g in (known_gpus(r) if known is None else known)), default=None)
+    known_gpus read."""
+    return max((g.get("memory_total") or 0 for g in known), default=None)
 
 
-def placeable(r: Redis, known: list[dict] | None = None) -> list[tuple[str, int]]:
+def placeable(fleet: Fleet) -> list[tuple[str, int]]:
     """(host, memory_total) of every GPU seen that is neither draining nor unhealthy, for admission."""
-    live, drained, marked = live_and_flagged(r)
-    out = set(drained) | set(marked) | {s.uuid for s in live if not s.healthy}
-    gpus = known_gpus(r) if known is None else known
-    return [(g.get("host") or "", g.get("memory_total") or 0) for g in gpus if g["uuid"] not in out]
+    out = set(fleet.draining) | set(fleet.unhealthy) | {s.uuid for s in fleet.live if not s.healthy}
+    return [(g.get("host") or "", g.get("memory_total") or 0) for g in fleet.known if g["uuid"] not in out]
 
 
 def set_draining(r: Redis, uuid: str, draining: bool, reason: str = "") -> None:

@@ -18,28 +18,25 @@ import time
 from django.conf import settings
 from django.db import connection
 
-from scheduler.dispatch.connections import redis_client
 from scheduler.fleet.router import route
+from scheduler.fleet.store import Fleet
 from scheduler.jobs import dependencies, sending
 from scheduler.jobs.holdings import Holding
 from scheduler.jobs.models import Job, Quota
-from scheduler.jobs.release import RELEASE_LOCK_ID, demand, gpu_state, live_routable, nudge
+from scheduler.jobs.release import RELEASE_LOCK_ID, demand, gpu_state, nudge, routable
 
 log = logging.getLogger(__name__)
 LOCK_ID = RELEASE_LOCK_ID  # the release rounds' lock: the storing statement tries it, and holds it to its commit
 
 
-def idle_gpu(job: Job, quota: Quota | None) -> tuple[str, str, str] | None:
-    """Where the router would send `job` (not stored yet) if no GPU held anything: (queue, GPU uuid,
-    reason), or None where a round must decide."""
+def idle_gpu(job: Job, quota: Quota | None, seen: Fleet) -> tuple[str, str, str] | None:
+    """Where the router would send `job` (not stored yet) if no GPU held anything, `seen` the fleet as
+    its submission read it: (queue, GPU uuid, reason), or None where a round must decide."""
     if connection.vendor != "postgresql" or job.gpus != 1 or job.wait_reason != dependencies.ROOM:
         return None
     if quota is not None and quota.max_gpus:
         return None
-    try:
-        snaps = live_routable(redis_client())
-    except Exception:  # Redis away for a moment: the round decides, as without this path
-        return None
+    snaps = routable(seen)
     gpus = [gpu_state(s, Holding()) for s in snaps]
     [decision] = route(
         [demand(job)],

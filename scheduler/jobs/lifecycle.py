@@ -68,9 +68,9 @@ def submitted(
     nothing else waits, that GPU holds nothing and no release round holds `lock_id`; on SQLite a count
     and Django's two bulk inserts."""
     if connection.vendor == "postgresql":
+        # Nothing is announced: no one can wait on a job whose id its POST has not answered yet, and
+        # the publish cost a Redis round trip before the job's message was sent.
         stored, pending, released = lifecycle_sql.submitted(jobs, timezone.now(), most_pending, idle, lock_id)
-        if released:
-            changes.announce([jobs[0].id])
         return Submitted(jobs if stored else [], pending, released)
     pending = Job.objects.filter(owner_id=jobs[0].owner_id, status__in=UNFINISHED).count()
     if pending + len(jobs) > most_pending:

@@ -124,9 +124,15 @@ def wait_for_wake(r, seconds: float) -> None:
 def live_routable(r) -> list[Snapshot]:
     """The live GPUs' snapshots, with staff's drains and health marks applied: those take effect now,
     not at the worker's next snapshot."""
-    snaps, drained, sick = fleet.live_and_flagged(r)
+    return routable(fleet.read(r))
+
+
+def routable(seen: fleet.Fleet) -> list[Snapshot]:
+    """`live_routable` of a Fleet already read."""
+    drained, sick = seen.draining, seen.unhealthy
     return [
-        replace(s, draining=s.draining or s.uuid in drained, healthy=s.healthy and s.uuid not in sick) for s in snaps
+        replace(s, draining=s.draining or s.uuid in drained, healthy=s.healthy and s.uuid not in sick)
+        for s in seen.live
     ]
 
 
