@@ -8,7 +8,7 @@ from django.db import connection
 
 from scheduler.dispatch import keys
 from scheduler.jobs import changes, lifecycle
-from scheduler.jobs.models import JobEvent, Status
+from scheduler.jobs.models import FINAL, JobEvent, Status
 from scheduler.jobs.submission import submit
 
 
@@ -130,6 +130,28 @@ def test_a_process_waits_on_many_jobs_through_one_redis_connection(r, monkeypatc
         thread.join(timeout=5)
     assert answers == {i: "seen" for i in range(1, 6)}
     _until(lambda: r.pubsub_numsub(keys.job_changes(1))[0][1] == 0)  # unsubscribed once nobody waits
+
+
+def test_a_waiter_for_the_end_reads_nothing_for_a_status_it_does_not_wait_for(r, monkeypatch):
+    monkeypatch.setattr(changes, "RECHECK_S", 30.0)
+    reads: list[float] = []
+    answer: dict = {}
+
+    def check():
+        reads.append(time.monotonic())
+        return len(reads) == 3, "seen"
+
+    waiter = threading.Thread(target=lambda: answer.update(got=changes.wait_for(9, 20, check, lambda s: s in FINAL)))
+    waiter.start()
+    _until(lambda: r.pubsub_numsub(keys.job_changes(9))[0][1] == 1 and len(reads) == 1)
+    r.publish(keys.job_changes(9), Status.RUNNING)  # committed, published, and not what it waits for
+    time.sleep(0.3)
+    assert len(reads) == 1
+    r.publish(keys.job_changes(9), "9")  # a publisher that names no status (an older worker): read
+    _until(lambda: len(reads) == 2)
+    r.publish(keys.job_changes(9), Status.SUCCEEDED)
+    waiter.join(timeout=5)
+    assert answer == {"got": "seen"} and len(reads) == 3
 
 
 def test_a_waiter_reads_again_when_the_listener_loses_redis(r, monkeypatch):

@@ -15,7 +15,7 @@ from gpu_tasks.params import json_schema
 from gpu_tasks.registry import KINDS
 from scheduler.api import serializers as s
 from scheduler.jobs import changes, control, dependencies, detail, finding, labqueue, limits, results, submission
-from scheduler.jobs.models import ContainerImage, Job, JobArray, Status
+from scheduler.jobs.models import FINAL, ContainerImage, Job, JobArray, Status
 from scheduler.jobs.visibility import fleet_seen_by, visible_arrays, visible_jobs
 
 WAIT_MAX_S = 30  # a long poll holds one of the web server's threads for at most this long
@@ -74,12 +74,15 @@ def wait_job(request, pk: int):
     as it is then: a long poll woken by the job's own changes, instead of polling."""
     seen, timeout = request.query_params.get("status", ""), _timeout(request.query_params.get("timeout"))
 
+    def answers(status: str) -> bool:
+        return status in FINAL or bool(seen and status != seen)
+
     def check() -> tuple[bool, Job]:
         # The whole job at each change: the one it waits for is answered without another read.
         job = detail.visible(request.user, pk)
-        return job.is_final or bool(seen and job.status != seen), job
+        return answers(job.status), job
 
-    return Response(s.job_detail(changes.wait_for(pk, timeout, check)))
+    return Response(s.job_detail(changes.wait_for(pk, timeout, check, answers)))
 
 
 def _timeout(text: str | None) -> float:

@@ -1,9 +1,11 @@
 """Telling waiters that a job changed: a Redis publish per change, a long poll that listens for it.
 
-Every status change publishes the job's id on its channel once committed; `wait_for` subscribes
-first (through its process's Listener, one connection for all its waiters) and then reads the job, so
-a change that lands between the two is seen either way. A publish that Redis loses costs only
-latency: the waiter reads the job again at least every RECHECK_S.
+Every status change publishes the job's new status on its channel once committed; `wait_for`
+subscribes first (through its process's Listener, one connection for all its waiters) and then reads
+the job, so a change that lands between the two is seen either way. A waiter reads again only for a
+status it waits for: a job's `running` no longer costs a read that a waiter for its end throws away,
+and which ran beside the worker recording that end (docs/BENCHMARKS.md). A publish that Redis loses
+costs only latency: the waiter reads the job again at least every RECHECK_S.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from django.conf import settings
 from django.db import transaction
 
 from scheduler.dispatch import keys
-from scheduler.dispatch.connections import redis_client
+from scheduler.dispatch.connections import as_text, redis_client
+from scheduler.jobs.models import Status
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -30,39 +33,46 @@ SUBSCRIBE_WAIT_S = 1.0  # a confirmation later than this: read anyway, the reche
 LISTEN_S = 5.0
 
 
-def announce(job_ids: Iterable[int], pipe=None) -> None:
-    """Publish each job's change once the transaction that made it commits (at once outside one);
-    on `pipe`, the caller's pipeline, where the caller executes it after its own commit."""
+def announce(job_ids: Iterable[int], status: str, pipe=None) -> None:
+    """Publish that these jobs are now `status`, once the transaction that made it commits (at once
+    outside one); on `pipe`, the caller's pipeline, where the caller executes it after its own commit."""
     ids = list(job_ids)
     if pipe is not None:
         for job_id in ids:
-            pipe.publish(keys.job_changes(job_id), job_id)
+            pipe.publish(keys.job_changes(job_id), status)
         return
     if ids:
-        transaction.on_commit(lambda: _publish(ids))
+        transaction.on_commit(lambda: _publish(ids, status))
 
 
-def _publish(ids: list[int]) -> None:
+def _publish(ids: list[int], status: str) -> None:
     try:
         with redis_client().pipeline(transaction=False) as pipe:
-            announce(ids, pipe)
+            announce(ids, status, pipe)
             pipe.execute()
     except Exception as exc:  # the change is committed; its waiters see it at their next recheck
         log.warning("could not announce changes of jobs %s: %s", ids[:5], exc)
 
 
-def wait_for(job_id: int, timeout: float, check: Callable[[], tuple[bool, T]]) -> T:
-    """Call `check` until it says done or `timeout` seconds pass, woken by the job's changes;
-    what it returned last."""
+def wait_for(
+    job_id: int, timeout: float, check: Callable[[], tuple[bool, T]], wanted: Callable[[str], bool] = bool
+) -> T:
+    """Call `check` until it says done or `timeout` seconds pass, woken by the job's changes to a
+    status that `wanted` accepts (a wake that names none, or one unknown, reads anyway); what it
+    returned last."""
     deadline = time.monotonic() + timeout
-    with listener().watching(keys.job_changes(job_id), timeout) as changed:
+    with listener().watching(keys.job_changes(job_id), timeout) as watch:
         while True:
-            changed.clear()  # before the read: a change published during it wakes the next wait at once
+            watch.take()  # before the read: a change published during it wakes the next wait at once
             done, value = check()
-            remaining = deadline - time.monotonic()
-            if done or remaining <= 0:
-                return value
-            changed.wait(min(remaining, RECHECK_S))
+            while True:
+                remaining = deadline - time.monotonic()
+                if done or remaining <= 0:
+                    return value
+                if not watch.changed.wait(min(remaining, RECHECK_S)):
+                    break  # the recheck
+                if any(s not in Status.values or wanted(s) for s in watch.take()):
+                    break
 
 
 def listener() -> Listener:
@@ -95,17 +105,17 @@ class Listener:
         threading.Thread(target=self._run, name="gpuq-changes", daemon=True).start()
 
     @contextmanager
-    def watching(self, channel: str, timeout: float) -> Iterator[threading.Event]:
-        """An Event set at each change published on `channel`, once subscribed: subscribing first, then
-        reading, is what makes a change between the two seen either way. Without Redis it gives up at
-        once; the waiter's rechecks stand in for the wake."""
+    def watching(self, channel: str, timeout: float) -> Iterator[_Watch]:
+        """A _Watch woken at each change published on `channel`, once subscribed: subscribing first,
+        then reading, is what makes a change between the two seen either way. Without Redis it gives up
+        at once; the waiter's rechecks stand in for the wake."""
         watch = _Watch()
         key = channel.encode()
         self._add(key, watch)
         try:
             if self._conn is not None:
                 watch.ready.wait(min(timeout, SUBSCRIBE_WAIT_S))
-            yield watch.changed
+            yield watch
         finally:
             self._remove(key, watch)
 
@@ -182,7 +192,7 @@ class Listener:
             waiters = self._waiters.get(key, ())
             if kind == b"message":
                 for watch in waiters:
-                    watch.changed.set()
+                    watch.wake(as_text(message[2]))
             elif kind == b"subscribe":
                 self._pending[key] = self._pending.get(key, 1) - 1
                 if self._pending[key] > 0:  # a later SUBSCRIBE of the channel is still in flight
@@ -191,7 +201,7 @@ class Listener:
                 if waiters:
                     self._confirmed.add(key)
                 for watch in waiters:
-                    watch.changed.set()  # a waiter resubscribed after an outage reads again
+                    watch.wake()  # a waiter resubscribed after an outage reads again
                     watch.ready.set()
 
     def _lost(self) -> None:
@@ -203,7 +213,7 @@ class Listener:
             self._confirmed.clear()
             for waiters in self._waiters.values():
                 for watch in waiters:
-                    watch.changed.set()
+                    watch.wake()
 
 
 def listener_name() -> str:
@@ -212,8 +222,25 @@ def listener_name() -> str:
 
 
 class _Watch:
+    """One waiter's view of its channel: `changed` is set by each wake, which also notes the status
+    published ("" where a wake names none: after an outage, at subscribing)."""
+
     def __init__(self) -> None:
         self.ready, self.changed = threading.Event(), threading.Event()
+        self._lock = threading.Lock()
+        self._statuses: list[str] = []
+
+    def wake(self, status: str = "") -> None:
+        with self._lock:
+            self._statuses.append(status)
+            self.changed.set()
+
+    def take(self) -> list[str]:
+        """The statuses published since the last take, and the Event cleared."""
+        with self._lock:
+            self.changed.clear()
+            taken, self._statuses = self._statuses, []
+            return taken
 
 
 _listener: Listener | None = None

@@ -49,7 +49,7 @@ from scheduler.metrics import observe
 def record(job_id: int, message: str, status: str = "") -> None:
     JobEvent.objects.create(job_id=job_id, status=status, message=message)
     if status:
-        changes.announce([job_id])
+        changes.announce([job_id], status)
 
 
 @dataclass
@@ -87,7 +87,7 @@ def mark_queued(queue: str, gpu_uuid: str, reasons: dict[int, str]) -> list[int]
     ids = list(reasons)
     if connection.vendor == "postgresql":
         released = lifecycle_sql.mark_queued(ids, queue, gpu_uuid, reasons, now)
-        changes.announce(released)
+        changes.announce(released, Status.QUEUED)
         return released
     changed = Job.objects.filter(id__in=ids, status=Status.WAITING).update(
         status=Status.QUEUED,
@@ -137,7 +137,7 @@ def claim(job_id: int, host: str, worker_queue: str, where: str = "", lease: str
         )
         if not jobs:
             return None
-        changes.announce([job_id])
+        changes.announce([job_id], Status.RUNNING)
         return jobs[0], lease
     table = Job._meta.db_table
     with transaction.atomic():
@@ -242,8 +242,8 @@ def unclaim_early(job_id: int, lease: str) -> bool:
 def _told(done: list[Done], recorded: set[int], started: list[int], pipe) -> None:
     if recorded:
         ended = [(d.job, d.began or d.job.started_at, d.at) for d in done if d.job.id in recorded]
-        _charge(ended, announce=True, pipe=pipe)
-    changes.announce(started, pipe)
+        _charge(ended, announce=Status.SUCCEEDED, pipe=pipe)
+    changes.announce(started, Status.RUNNING, pipe)
 
 
 def _outcome(d: Done) -> dict:
@@ -275,7 +275,7 @@ def finish(
         fields = {"result": result, "error": error, "error_kind": error_kind}
         changed = lifecycle_sql.finish(job.id, lease, began, now, status, fields, error or note or status)
         if changed:
-            _charge([(job, began or job.started_at, now)], announce=True)
+            _charge([(job, began or job.started_at, now)], announce=status)
         return changed
     with transaction.atomic():
         changed = Job.objects.filter(id=job.id, status=Status.RUNNING, lease=lease).update(
@@ -296,10 +296,10 @@ def finish(
     return bool(changed)
 
 
-def _charge(ended: list[tuple[Job, datetime, datetime]], announce: bool = False, pipe=None) -> None:
+def _charge(ended: list[tuple[Job, datetime, datetime]], announce: str = "", pipe=None) -> None:
     """Count finished attempts' GPU time (each job, its start, its end): the owners' fair share, and the
-    metrics, in one round trip; with `announce`, tell the jobs' waiters in it too. On `pipe`, the
-    caller's pipeline, where given."""
+    metrics, in one round trip; with `announce`, the status they ended in, tell the jobs' waiters in it
+    too. On `pipe`, the caller's pipeline, where given."""
     if pipe is not None:
         _charge_on(pipe, ended, announce)
         return
@@ -308,13 +308,13 @@ def _charge(ended: list[tuple[Job, datetime, datetime]], announce: bool = False,
         own.execute()
 
 
-def _charge_on(pipe, ended: list[tuple[Job, datetime, datetime]], announce: bool) -> None:
+def _charge_on(pipe, ended: list[tuple[Job, datetime, datetime]], announce: str) -> None:
     seconds = {job.id: (end - began).total_seconds() for job, began, end in ended}
     by_owner: dict[int, float] = defaultdict(float)
     for job, _, _ in ended:
         by_owner[job.owner_id] += seconds[job.id] * job.gpus  # N GPUs for this long
     if announce:
-        changes.announce(list(seconds), pipe)
+        changes.announce(list(seconds), announce, pipe)
     for owner_id, gpu_seconds in by_owner.items():
         charge(pipe, owner_id, gpu_seconds)
     observe(pipe, "duration", seconds.values())
