@@ -4,9 +4,9 @@
 # container tests included), then the benchmark suite on a private PostgreSQL and the cost of saving
 # result arrays. Usage, from the project root:
 #   bash benchmarks/gpu-host-check.sh OUTDIR
-# OUTDIR gets at most 6 files (the device tool brings back 8): summary.txt, gpu-tests.txt, bench.md,
-# bench.json, result-save.md and logs.tar.gz (bootstrap, nvidia-smi, engine, CDI spec, benchmark log,
-# test artifacts). CHECK_SECONDS (default 540) bounds the whole; the benchmarks get what the tests leave.
+# OUTDIR gets at most 7 files (the device tool brings back 8): summary.txt, gpu-tests.txt, bench.md,
+# bench.json, result-save.md, stages.md and logs.tar.gz (bootstrap, nvidia-smi, engine, CDI spec,
+# benchmark log, the stage trace's raw marks, test artifacts). CHECK_SECONDS (default 540) bounds the whole; the benchmarks get what the tests leave.
 # GPU_TESTS=0 skips the tests, BENCH_ARGS adds arguments to benchmarks/run.py (e.g. --quick).
 set -u
 out=${1:?usage: bash benchmarks/gpu-host-check.sh OUTDIR}
@@ -36,12 +36,17 @@ if [ "${GPU_TESTS:-1}" = 1 ]; then
 else  # GPU_TESTS=0: a benchmarks-only run, where device time is short
   echo "GPU tests skipped (GPU_TESTS=0)" > "$out/gpu-tests.txt"
 fi
-bench_timeout=$(( $(left) - 30 )); [ "$bench_timeout" -gt "${BENCH_TIMEOUT:-360}" ] && bench_timeout=${BENCH_TIMEOUT:-360}
+# The result-save cost and the stage trace after the suite get about 100 s of what is left.
+bench_timeout=$(( $(left) - 130 )); [ "$bench_timeout" -gt "${BENCH_TIMEOUT:-360}" ] && bench_timeout=${BENCH_TIMEOUT:-360}
 if [ "$bench_timeout" -gt 30 ]; then
   timeout "$bench_timeout" python3 -m benchmarks.run ${BENCH_ARGS:-} --database pgserver --json "$out/bench.json" \
     --out "$out/bench.md" > "$logs/bench.log" 2>&1
   echo "exit $? (limit ${bench_timeout} s)" >> "$logs/bench.log"
-  timeout 60 python3 -m benchmarks.result_save > "$out/result-save.md" 2>&1
+  timeout 45 python3 -m benchmarks.result_save > "$out/result-save.md" 2>&1
+  # Where a lone job's dispatch spends its time, process by process (scheduler/stages.py).
+  trace_timeout=$(( $(left) - 10 )); [ "$trace_timeout" -gt 120 ] && trace_timeout=120
+  timeout "$trace_timeout" python3 -m benchmarks.stage_trace --database pgserver --out "$out/stages.md" --trace "$logs/stages-trace.log" \
+    > "$logs/stages.log" 2>&1
 else
   echo "no time left for the benchmarks (${bench_timeout} s)" > "$logs/bench.log"
 fi

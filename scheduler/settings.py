@@ -385,6 +385,9 @@ RELEASER_MIN_GAP = envfloat(
 COUNT_QUERIES = envbool(
     "COUNT_QUERIES", False, why="count every process's database statements and commits in Redis (the benchmarks do)"
 )
+STAGE_TRACE = envstr(
+    "STAGE_TRACE", "", why="a file every process appends its dispatch timestamps to (benchmarks/stage_trace.py only)"
+)
 HOSTNAME = envstr(
     "GPUQ_HOSTNAME",
     socket.gethostname(),

@@ -22,6 +22,7 @@ import redis
 from celery.signals import worker_process_shutdown
 from django.utils import timezone
 
+from scheduler import stages
 from scheduler.dispatch.connections import redis_client
 from scheduler.fleet import health
 from scheduler.jobs import lifecycle
@@ -152,6 +153,8 @@ def _record(held: Held | None, job_ids: list[int] | None, where: str, task: str)
         if held:
             held.beat.__exit__(None, None, None)
         raise
+    if held and held.done:
+        stages.mark("worker.recorded")
     then = _ended(held, recorded, pipe, me) if held else None
     if not jobs:
         _tell(pipe, then)
@@ -181,6 +184,7 @@ def _tell(pipe, then) -> None:
         log.warning("could not tell Redis of finished and started jobs: %s", exc)
         results = None
     if then is not None:
+        stages.mark("worker.told")
         then(results)
 
 

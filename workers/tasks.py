@@ -6,9 +6,11 @@ import logging
 import os
 from functools import partial
 
+from celery.signals import task_received
 from django.conf import settings
 from django.utils import timezone
 
+from scheduler import stages
 from scheduler.dispatch import lease
 from scheduler.dispatch.celery_app import RUN_JOB, app
 from scheduler.dispatch.connections import redis_client
@@ -34,8 +36,10 @@ def run_job(self, job_id: int, also: list[int] | None = None) -> None:
     statement and run back to back. Then, while the head of this worker's queue is a job sent alone,
     claim and run it too, in the statement that records the last success: the GPU does not wait for a
     message and a second commit (its message, when it comes, finds the job taken and is dropped)."""
+    stages.mark("worker.started")
     ids = [job_id, *(also or [])]
     jobs, token, more, beat = finishing.claim(ids, pool.describe(), self.request.id)
+    stages.mark("worker.claimed")
     for lost in set(ids) - {job.id for job in jobs}:
         persist(_recover_redelivery, lost)
     r = redis_client()
@@ -61,6 +65,11 @@ def run_job(self, job_id: int, also: list[int] | None = None) -> None:
         jobs, token, more, beat = finishing.chain(done, beat, pool.describe(), self.request.id)
 
 
+@task_received.connect
+def _received(**_) -> None:
+    stages.mark("worker.received")  # in the worker's main process, before the pool has the task
+
+
 def _short(jobs: list[Job]) -> bool:
     """Whether these jobs came in a bundle's message, or alone but short enough for one."""
     return len(jobs) > 1 or sending.bundleable(jobs[0], settings.JOB_BUNDLE_SECONDS)
@@ -76,6 +85,7 @@ def _run_all(r, jobs: list[Job], token: str, beat: heartbeat.Heartbeat) -> tuple
         with job_limit.limits(job.time_limit, partial(lifecycle.fail_timed_out, job)):
             outcome = runners.run(job, partial(_still_ours, job.id, token))
         if outcome.status == Status.SUCCEEDED:
+            stages.mark("worker.ended")
             done.append(lifecycle.Done(job, token, outcome.result, _note(outcome), timezone.now(), began))
             continue
         if done:  # a success since the last failure breaks the GPU's run of CUDA errors

@@ -1,7 +1,6 @@
 """The API's shapes. Validation against a kind's schema happens once, in jobs.submission."""
 
 import copy
-import functools
 
 from django.conf import settings
 from rest_framework import serializers
@@ -180,9 +179,20 @@ def submitted_job(job: Job, warnings: list[str]) -> dict:
     return _built(JobSerializer).to_representation(job) | {"warnings": warnings}
 
 
-@functools.cache
+def validated(serializer: type[serializers.Serializer], data) -> dict:
+    """`serializer(data=data)`'s validated data, or the ValidationError `is_valid` would raise, from one
+    instance built once (as `job_detail`): validation keeps nothing on the instance or its fields, and
+    copying the fields for each request was 0.3 ms of a POST."""
+    return _built(serializer).run_validation(data)
+
+
+_instances: dict[type, serializers.Serializer] = {}
+
+
 def _built(serializer: type[serializers.Serializer]) -> serializers.Serializer:
-    return serializer()  # two threads' first calls may build its fields twice, alike
+    if serializer not in _instances:  # two threads' first calls may build one twice, alike
+        _instances[serializer] = serializer()
+    return _instances[serializer]
 
 
 class ArraySerializer(serializers.ModelSerializer):

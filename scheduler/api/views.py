@@ -13,6 +13,7 @@ from rest_framework.response import Response
 
 from gpu_tasks.params import json_schema
 from gpu_tasks.registry import KINDS
+from scheduler import stages
 from scheduler.api import serializers as s
 from scheduler.jobs import changes, control, dependencies, detail, finding, labqueue, limits, results, submission
 from scheduler.jobs.models import FINAL, ContainerImage, Job, JobArray, Status
@@ -44,6 +45,7 @@ class JobList(generics.ListAPIView):
 
     @extend_schema(request=s.JobSpecSerializer, responses={201: s.SubmittedJobSerializer})
     def post(self, request):
+        stages.mark("submit.view")
         spec = _valid(s.JobSpecSerializer, request.data)
         job = submission.submit(request.user, [spec])[0]
         warnings = limits.warnings(spec, job.time_limit)
@@ -79,10 +81,14 @@ def wait_job(request, pk: int):
 
     def check() -> tuple[bool, Job]:
         # The whole job at each change: the one it waits for is answered without another read.
+        stages.mark("wait.begun")
         job = detail.visible(request.user, pk)
+        stages.mark("wait.read")
         return answers(job.status), job
 
-    return Response(s.job_detail(changes.wait_for(pk, timeout, check, answers)))
+    answer = s.job_detail(changes.wait_for(pk, timeout, check, answers))
+    stages.mark("wait.answered")
+    return Response(answer)
 
 
 def _timeout(text: str | None) -> float:
@@ -228,6 +234,4 @@ class ImageDetail(generics.RetrieveUpdateDestroyAPIView):
 
 
 def _valid(serializer_class, data) -> dict:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
+    return s.validated(serializer_class, data)

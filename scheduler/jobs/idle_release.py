@@ -18,6 +18,7 @@ import time
 from django.conf import settings
 from django.db import connection
 
+from scheduler import stages
 from scheduler.fleet.router import route
 from scheduler.fleet.store import Fleet
 from scheduler.jobs import dependencies, sending
@@ -53,9 +54,11 @@ def idle_gpu(job: Job, quota: Quota | None, seen: Fleet) -> tuple[str, str, str]
 
 def send_or_nudge(jobs: list[Job], released: bool) -> None:
     """After the submission commits: send the job it released to its GPU, else wake the releaser."""
+    stages.mark("submit.committed")
     if released:
         try:
             sending.send_all([(jobs[0].queue, jobs[0].id)], {jobs[0].id: jobs[0]})
+            stages.mark("submit.sent")
             return
         except Exception:  # Redis away: the reaper sends again what the database says is released but lost
             log.exception("sending job %s released by its submission", jobs[0].id)

@@ -15,7 +15,7 @@ from gpu_tasks.base import Estimate, ParamError, UnknownKind
 from gpu_tasks.command import COMMANDS
 from gpu_tasks.params import validate
 from gpu_tasks.registry import KINDS, get_kind
-from scheduler import ratelimit
+from scheduler import ratelimit, stages
 from scheduler.dispatch.connections import redis_client
 from scheduler.fleet import store as fleet
 from scheduler.fleet.router import fits_fleet, fits_gang
@@ -167,10 +167,11 @@ def _dependencies(user, ids: list[int]) -> list[int]:
 def submit(user, specs: list[dict], as_batch: bool = False) -> list[Job]:
     """Store a whole batch or none of it; every job is committed before anything reaches Redis."""
     facts = _admit(user, len(specs))
-
+    stages.mark("submit.admitted")
     with transaction.atomic():
         # Validated under the owner's row lock: the statement that takes it reads the allowance too.
         allowed = allowance.read(user, lock=True)
+        stages.mark("submit.allowance")
         return _store(user, _prepare_all(user, specs, as_batch, allowed, facts), None, allowed, facts)
 
 
@@ -221,6 +222,7 @@ def _store(user, prepared: list[Prepared], array: JobArray | None, allowed: Allo
     idle = idle_gpu(rows[0], allowed.quota, facts.seen) if len(rows) == 1 else None
     most = _most_pending(allowed.quota)
     stored = lifecycle.submitted(rows, most, idle, idle_release.LOCK_ID)
+    stages.mark("submit.stored")
     if not stored.jobs:
         raise _over_quota(stored.pending, len(rows), most)
     jobs = stored.jobs
