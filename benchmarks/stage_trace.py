@@ -4,7 +4,9 @@ The job's events time the stages between its rows (benchmarks/run.py); this time
 in the processes themselves (scheduler/stages.py names them): the stack runs with STAGE_TRACE set,
 and lone no-op jobs are sent one at a time, each POST followed by the long poll for its end, as
 `submit-job --wait` does. Printed, per point of the path: its p50 time from the leg's start (the POST,
-or the end of the job's own work) and the p50 of its step from the point before, per dispatch.
+or the end of the job's own work) and the p50 of its step from the point before, per dispatch. With
+`--profile DIR`, py-spy samples the web and worker processes meanwhile, and the functions most often
+on their busy stacks are printed too (the samples where a process waits on a socket or lock are left out).
 """
 
 from __future__ import annotations
@@ -12,10 +14,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
+from contextlib import contextmanager, nullcontext
 
 from benchmarks.database import open_database
 from benchmarks.run import FINAL
@@ -125,6 +132,96 @@ def _ms(value: float | None) -> str:
     return "" if value is None else f"{value:.2f} ms"
 
 
+# A sample whose innermost Python frame waits in C (a socket, a lock, a queue, the event loop): not CPU.
+# py-spy sees no native frames here, so these are told apart by name.
+IDLE = re.compile(
+    r"^(?:\S+\.)?(select|poll|epoll|wait|_wait_for_tstate_lock|acquire|recv|_recv|recv_into|read|accept|sleep"
+    r"|can_read|_read_from_socket|_worker|get) \("
+)
+
+
+@contextmanager
+def profiled(pids: dict[str, int], folder: str):
+    """py-spy samples each process in `pids` (name -> pid) while the block runs: `folder`/<name>.txt."""
+    spies = [
+        subprocess.Popen(
+            ["py-spy", "record", "--pid", str(pid), "--rate", "500", "--format", "raw", "--nonblocking"]
+            + ["--output", os.path.join(folder, f"{name}.txt")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for name, pid in pids.items()
+    ]
+    time.sleep(1)  # attached
+    try:
+        yield
+    finally:
+        for spy in spies:
+            spy.send_signal(signal.SIGINT)  # py-spy writes what it sampled and exits
+        for spy in spies:
+            spy.wait(timeout=30)
+
+
+OURS = ("scheduler", "workers", "gpu_tasks", "benchmarks", "cli")
+
+
+def hot(raw: str, top: int = 12) -> tuple[int, list[tuple[str, float]], list[tuple[str, float]]]:
+    """From py-spy's raw output: the busy samples; where they were, by package of the innermost frame
+    (ours, or the library's); and the innermost functions most often there (shares of the busy ones)."""
+    packages: Counter[str] = Counter()
+    functions: Counter[str] = Counter()
+    with open(raw) as f:
+        for line in f:
+            stack, _, n = line.rstrip().rpartition(" ")
+            leaf = stack.split(";")[-1]
+            if IDLE.match(leaf):
+                continue
+            packages[_package(leaf)] += int(n)
+            functions[re.sub(r":\d+\)$", ")", leaf)] += int(n)
+    busy = sum(packages.values())
+    share = [(name, k / busy) for name, k in packages.most_common()] if busy else []
+    return busy, share, [(name, k / busy) for name, k in functions.most_common(top)] if busy else []
+
+
+def _package(frame: str) -> str:
+    path = frame[frame.rfind("(") + 1 :]
+    first = path.split("/", 1)[0] if "/" in path else "python (standard library)"
+    return f"{first} (ours)" if first in OURS else first
+
+
+def profile_markdown(folder: str, pids: dict[str, int]) -> str:
+    lines = []
+    for name in pids:
+        raw = os.path.join(folder, f"{name}.txt")
+        busy, packages, functions = hot(raw) if os.path.exists(raw) else (0, [], [])
+        if not busy:
+            continue  # idle throughout: the other worker, a web process no request reached
+        lines += [
+            f"**{name}**: {busy} busy samples at 500/s",
+            "",
+            "| where (innermost frame) | share |",
+            "| --- | --- |",
+        ]
+        lines += [f"| {package} | {part:.0%} |" for package, part in packages]
+        lines += [f"| · `{function}` | {part:.0%} |" for function, part in functions]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def pids_of(stack: Stack) -> dict[str, int]:
+    """The web workers and each GPU worker's main and pool processes."""
+    found = {f"web-{i}": pid for i, pid in enumerate(_children(stack.web.popen.pid))}
+    for name, proc in stack.workers.items():
+        found[f"{name}-main"] = proc.popen.pid
+        found |= {f"{name}-pool-{i}": pid for i, pid in enumerate(_children(proc.popen.pid))}
+    return found
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("-n", type=int, default=300, help="dispatches timed (after 30 to warm up)")
@@ -133,6 +230,7 @@ def main() -> int:
     p.add_argument("--out", help="write the Markdown table here too")
     p.add_argument("--json", help="write the figures here")
     p.add_argument("--trace", help="keep the processes' raw marks in this file")
+    p.add_argument("--profile", help="sample the web and worker processes with py-spy meanwhile; raw output here")
     args = p.parse_args()
     database_url, database = open_database(args.database)
     trace = args.trace or os.path.join(tempfile.mkdtemp(prefix="gpuq-stages-"), "trace.log")
@@ -143,11 +241,17 @@ def main() -> int:
         stack.wait_live(len(stack.workers))
         run(stack, trace, 30)
         os.truncate(trace, 0)
-        run(stack, trace, args.n)
+        pids = pids_of(stack) if args.profile else {}
+        if args.profile:
+            os.makedirs(args.profile, exist_ok=True)
+        with profiled(pids, args.profile) if args.profile else nullcontext():
+            run(stack, trace, args.n)
     finally:
         stack.stop()
     legs = table(dispatches(trace))
     text = markdown(legs, args.n, f"{database}, workers: {', '.join(stack.workers)}")
+    if args.profile:
+        text += "\n" + profile_markdown(args.profile, pids)
     print(text)
     if args.out:
         with open(args.out, "w") as f:
