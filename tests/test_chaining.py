@@ -1,7 +1,7 @@
-"""A worker that finishes a job sent alone takes the next one from the head of its queue itself, in the
-statement that records the success: the GPU waits for one commit, not for a message as well. Its message,
-when it comes, finds the job taken. Each job's time limits are kept by the worker, since one message may
-now run several jobs."""
+"""A worker that finishes a job takes the next one from the head of its queue itself (or the run of short
+jobs there that one message would carry), in the statement that records the success: the GPU waits for
+one commit, not for a message as well. Its message, when it comes, finds the job taken. Each job's time
+limits are kept by the worker, since one message may now run several jobs."""
 
 import multiprocessing
 import signal
@@ -51,14 +51,19 @@ def test_the_head_of_a_queue_is_taken_in_release_order_with_the_last_success_in_
 
 
 @needs_postgresql
-def test_a_job_sent_in_a_bundle_or_on_several_gpus_is_left_to_its_message(live_cast, fake_gpus, settings):
+def test_short_jobs_at_the_head_are_taken_as_their_bundle_would_carry_them_and_a_gang_is_left_alone(
+    live_cast, fake_gpus, settings
+):
+    settings.GPU_SLOTS, settings.JOB_BUNDLE_MAX = 8, 3
     a, b = fake_gpus([80, 80], host="twogpus")
-    [short] = submit(live_cast.alice, [{"kind": "noop"}])  # under JOB_BUNDLE_SECONDS: bundled when sent
-    assert Job.objects.get(id=short.id).status == Status.QUEUED
-    queue = Job.objects.get(id=short.id).queue
-    assert lifecycle.claim_next([], None, "twogpus", queue)[0] == []
-    assert Job.objects.get(id=short.id).status == Status.QUEUED
-    lifecycle.cancel(short, "test")
+    shorts = submit(live_cast.alice, [{"kind": "noop"}] * 8)  # under JOB_BUNDLE_SECONDS: bundled when sent
+    queues = [Job.objects.get(id=j.id).queue for j in shorts]
+    queue = max(set(queues), key=queues.count)  # four of the eight at least
+    mine = list(Job.objects.filter(queue=queue, status=Status.QUEUED).order_by("queued_at", "id"))
+    claimed, _, _, more = lifecycle.claim_next([], None, "twogpus", queue)
+    assert [j.id for j in claimed] == [j.id for j in mine[:3]] and more  # a bundle's worth, in release order
+    for job in Job.objects.filter(status__in=[Status.QUEUED, Status.RUNNING]):
+        lifecycle.cancel(job, "test")
     [gang] = submit(live_cast.staff, [{"kind": "allreduce", "params": {"n": 1 << 24, "rounds": 1000}, "gpus": 2}])
     leader = Job.objects.get(id=gang.id)
     assert leader.status == Status.QUEUED and len(leader.gang) == 2

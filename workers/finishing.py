@@ -1,25 +1,22 @@
-"""Short jobs' successes are recorded with the worker's next claim: one statement and one commit for
-all of them, where a commit costs more than a no-op job (~4.6 ms of fsync on the CPU machine, BENCHMARKS.md).
+"""Recording what a worker's jobs did and claiming what comes next, in one statement and one commit.
 
-Only while more jobs wait queued for this worker (the claim says so), so the next claim comes at
-once; otherwise they are recorded straight away. A flusher thread records held successes that no
-claim took within FLUSH_AFTER_S (the next message was slow or lost). The attempt's leases stay alive
-in Redis until its successes are recorded; a process that dies meanwhile loses only the held
-outcomes: the jobs are still `running` in the database, their leases expire, and the reaper gives
-them to a new attempt (at-least-once, never twice at the same time).
+A job's success is recorded by the statement that claims this worker's next job (the head of its
+queue, or the run of short jobs there that one message would carry: lifecycle.claim_next), so the GPU
+waits for one commit between jobs, not for a message as well; a commit costs more than a no-op job
+(~4.6 ms of fsync on the CPU machine, BENCHMARKS.md). What follows the commit in Redis goes in one
+pipeline, sent while the next job runs. The attempt's leases stay alive in Redis until its successes
+are recorded; a process that dies meanwhile loses only those outcomes: the jobs are still `running` in
+the database, their leases expire, and the reaper gives them to a new attempt (at-least-once, never
+twice at the same time).
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import threading
-import time
 from concurrent.futures import Future
 from dataclasses import dataclass
 
 import redis
-from celery.signals import worker_process_shutdown
 from django.utils import timezone
 
 from scheduler import stages
@@ -33,60 +30,37 @@ from workers.early_claim import Early
 from workers.persist import persist
 
 log = logging.getLogger(__name__)
-FLUSH_AFTER_S = 0.02
 
 
 @dataclass
 class Held:
+    """Successes to record, the heartbeat keeping their leases until then."""
+
     done: list[lifecycle.Done]
     beat: heartbeat.Heartbeat
-    since: float
     gpu_healthy: bool = True
 
 
 Claimed = tuple[list[Job], str, bool, heartbeat.Heartbeat | None]
 
 
-_lock = threading.Condition()
-_held: list[Held] = []  # at most one: the next claim or the flusher takes it
-_flusher_pid = 0
-
-
 def claim(job_ids: list[int], where: str, task: str) -> Claimed:
-    """Claim the jobs `job_ids`, recording held successes in the same commit; (the jobs claimed,
-    their attempt's lease, whether more wait queued for this worker, the heartbeat that keeps their
-    leases, naming the Celery `task` that runs them)."""
-    return _record(_take(), job_ids, where, task)
+    """Claim the jobs `job_ids`: (the jobs claimed, their attempt's lease, whether more wait queued for
+    this worker, the heartbeat that keeps their leases, naming the Celery `task` that runs them)."""
+    return _record(None, job_ids, where, task)
 
 
 def chain(done: list[lifecycle.Done], beat: heartbeat.Heartbeat, where: str, task: str) -> Claimed:
-    """Record successes and claim the head of this worker's queue in one statement, where it is a job
-    its worker may run without its message (lifecycle.claim_next); as `claim` answers."""
-    return _record(Held(done, beat, time.monotonic()), None, where, task)
+    """Record successes and claim the head of this worker's queue in one statement: a job its worker
+    may run without its message, or the short jobs one message would carry (lifecycle.claim_next); as
+    `claim` answers."""
+    return _record(Held(done, beat), None, where, task)
 
 
 def record(done: list[lifecycle.Done], beat: heartbeat.Heartbeat, gpu_healthy: bool = True) -> None:
     """Record successes now, in one statement (`gpu_healthy` False: they do not reset the GPU's count of
     CUDA errors in a row, which a failure after them has added to)."""
-    _record(Held(done, beat, time.monotonic(), gpu_healthy), [], "", "")
-
-
-def hold(done: list[lifecycle.Done], beat: heartbeat.Heartbeat) -> None:
-    """Keep successes (their leases still renewed by `beat`) for the next claim to record."""
-    global _flusher_pid
-    with _lock:
-        if _flusher_pid != os.getpid():  # a forked pool process starts its own flusher
-            _flusher_pid = os.getpid()
-            threading.Thread(target=_flush_forever, name="finish-flusher", daemon=True).start()
-        _held.append(Held(done, beat, time.monotonic()))
-        _lock.notify()
-
-
-def flush() -> None:
-    """Record held successes now (no claim took them in time, or the process stops)."""
-    held = _take()
-    if held is not None:
-        _record(held, [], "", "")
+    _record(Held(done, beat, gpu_healthy), [], "", "")
 
 
 def begin(done: list[lifecycle.Done], beat: heartbeat.Heartbeat, early: Early, where: str, task: str) -> Claimed:
@@ -101,7 +75,7 @@ def begin(done: list[lifecycle.Done], beat: heartbeat.Heartbeat, early: Early, w
         early_claim.forget(early)
         return chain(done, beat, where, task)
     early.job.started_at, early.job.lease = began, early.lease
-    _begun = background.submit(_record_begun, Held(done, beat, time.monotonic()), early, where)
+    _begun = background.submit(_record_begun, Held(done, beat), early, where)
     return [early.job], early.lease, False, early.beat
 
 
@@ -186,30 +160,3 @@ def _tell(pipe, then) -> None:
     if then is not None:
         stages.mark("worker.told")
         then(results)
-
-
-def _take() -> Held | None:
-    with _lock:
-        return _held.pop() if _held else None
-
-
-def _flush_forever() -> None:
-    while True:
-        with _lock:
-            while not _held:
-                _lock.wait()
-            wait = _held[0].since + FLUSH_AFTER_S - time.monotonic()
-        if wait > 0:
-            time.sleep(wait)
-            with _lock:
-                if not _held or _held[0].since + FLUSH_AFTER_S > time.monotonic():
-                    continue  # taken by a claim; a newer one has its own deadline
-        try:
-            flush()
-        except Exception:  # the database away past persist's patience: the reaper re-runs the jobs
-            log.exception("could not record finished jobs")
-
-
-@worker_process_shutdown.connect
-def _on_shutdown(**_) -> None:
-    flush()

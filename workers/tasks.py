@@ -7,7 +7,6 @@ import os
 from functools import partial
 
 from celery.signals import task_received
-from django.conf import settings
 from django.utils import timezone
 
 from scheduler import stages
@@ -15,7 +14,7 @@ from scheduler.dispatch import lease
 from scheduler.dispatch.celery_app import RUN_JOB, app
 from scheduler.dispatch.connections import redis_client
 from scheduler.fleet import health
-from scheduler.jobs import lifecycle, sending
+from scheduler.jobs import lifecycle
 from scheduler.jobs.models import Job, Status
 from scheduler.jobs.release import nudge
 from workers import early_claim, finishing, heartbeat, identity, job_limit, pool, runners
@@ -33,14 +32,15 @@ class JobFailed(Exception):
 @app.task(name=RUN_JOB, throws=(JobFailed,), bind=True)
 def run_job(self, job_id: int, also: list[int] | None = None) -> None:
     """Run a job, or several short ones sent together (`also`: scheduler/jobs/release.py), claimed in one
-    statement and run back to back. Then, while the head of this worker's queue is a job sent alone,
-    claim and run it too, in the statement that records the last success: the GPU does not wait for a
-    message and a second commit (its message, when it comes, finds the job taken and is dropped)."""
+    statement and run back to back. Then, while this worker's queue holds more, claim and run its head
+    too (a job, or the short ones one message would carry), in the statement that records the last
+    successes: the GPU does not wait for a message and a second commit (the message, when it comes, finds
+    its jobs taken and is dropped)."""
     stages.mark("worker.started")
     ids = [job_id, *(also or [])]
     jobs, token, more, beat = finishing.claim(ids, pool.describe(), self.request.id)
     stages.mark("worker.claimed")
-    for lost in set(ids) - {job.id for job in jobs}:
+    if lost := set(ids) - {job.id for job in jobs}:
         persist(_recover_redelivery, lost)
     r = redis_client()
     while jobs and beat is not None:
@@ -59,20 +59,15 @@ def run_job(self, job_id: int, also: list[int] | None = None) -> None:
         if (early := early_claim.take()) is not None:
             jobs, token, more, beat = finishing.begin(done, beat, early, pool.describe(), self.request.id)
             continue
-        if more and _short(jobs):
-            finishing.hold(done, beat)  # the next message's claim records them in its own commit
-            return
+        # Short jobs at the queue's head are claimed as a bundle's message would carry them, with these
+        # successes, without waiting for that message (it finds them taken): the wait was the GPU's
+        # longest idle between jobs (docs/BENCHMARKS.md).
         jobs, token, more, beat = finishing.chain(done, beat, pool.describe(), self.request.id)
 
 
 @task_received.connect
 def _received(**_) -> None:
     stages.mark("worker.received")  # in the worker's main process, before the pool has the task
-
-
-def _short(jobs: list[Job]) -> bool:
-    """Whether these jobs came in a bundle's message, or alone but short enough for one."""
-    return len(jobs) > 1 or sending.bundleable(jobs[0], settings.JOB_BUNDLE_SECONDS)
 
 
 def _run_all(r, jobs: list[Job], token: str, beat: heartbeat.Heartbeat) -> tuple[list[lifecycle.Done], list[str]]:
@@ -142,13 +137,15 @@ def _note(outcome: Outcome) -> str:
     return ""
 
 
-def _recover_redelivery(job_id: int) -> None:
-    """A delivery that could not claim its job: a duplicate, or a redelivery after this worker's
-    pool process died mid-job; in the second case the job goes back to waiting at once."""
-    job = Job.objects.filter(id=job_id, status=Status.RUNNING, queue=identity.current().queue).first()
-    if job is None:
-        return
-    entry = lease.holder(redis_client(), job_id)
-    if entry is None or not heartbeat.alive_on_this_host(entry, identity.current().host):
-        lifecycle.requeue(job_id, "its worker process died during the attempt")
-        nudge()
+def _recover_redelivery(job_ids: set[int]) -> None:
+    """A delivery that could not claim its jobs: a duplicate, a message whose jobs its worker took from
+    the queue's head without it (finished by now, or running), or a redelivery after this worker's pool
+    process died mid-job; in the last case the job goes back to waiting at once. One query for them all."""
+    me = identity.current()
+    for job_id in Job.objects.filter(id__in=job_ids, status=Status.RUNNING, queue=me.queue).values_list(
+        "id", flat=True
+    ):
+        entry = lease.holder(redis_client(), job_id)
+        if entry is None or not heartbeat.alive_on_this_host(entry, me.host):
+            lifecycle.requeue(job_id, "its worker process died during the attempt")
+            nudge()

@@ -40,7 +40,7 @@ from django.db.models import Case, CharField, F, Value, When
 from django.utils import timezone
 
 from scheduler.dispatch.connections import redis_client
-from scheduler.jobs import changes, lifecycle_sql
+from scheduler.jobs import changes, lifecycle_sql, sending
 from scheduler.jobs.fairshare import charge
 from scheduler.jobs.models import FINAL, HELD, UNFINISHED, Job, JobEvent, Status
 from scheduler.metrics import observe
@@ -180,8 +180,10 @@ def claim_next(
     `job_ids` None the head of its queue where its worker may take it without its message (a job run
     alone: lifecycle_sql.finish_and_claim; PostgreSQL only), in one statement on PostgreSQL: (the jobs
     claimed, in order; the lease their attempt holds; the ids of `done` recorded; whether other jobs
-    wait queued for this worker). The waiters are told, and the GPU time charged, on `pipe` where given
-    (the caller's pipeline, executed by it), else at once."""
+    wait queued for this worker); with `job_ids` None, where the head is a short job, the run of them
+    that one message would carry, claimed without it (after a bundle, its worker does not wait for the
+    next one's message). The waiters are told, and the GPU time charged, on `pipe` where given (the
+    caller's pipeline, executed by it), else at once."""
     lease = uuid.uuid4().hex
     if connection.vendor != "postgresql":
         recorded = {d.job.id for d in done if finish(d.job, d.lease, Status.SUCCEEDED, **_outcome(d))}
@@ -190,8 +192,16 @@ def claim_next(
     previous = [
         _outcome(d) | {"job_id": d.job.id, "lease": d.lease, "message": d.note or Status.SUCCEEDED} for d in done
     ]
+    bundle = (settings.JOB_BUNDLE_MAX, sending.killable_kinds())
     recorded, jobs, more = lifecycle_sql.finish_and_claim(
-        previous, job_ids, lease, timezone.now(), worker_queue, where or worker_queue, settings.JOB_BUNDLE_SECONDS
+        previous,
+        job_ids,
+        lease,
+        timezone.now(),
+        worker_queue,
+        where or worker_queue,
+        settings.JOB_BUNDLE_SECONDS,
+        bundle=bundle,
     )
     _told(done, recorded, [job.id for job in jobs], pipe)
     return jobs, lease, recorded, more

@@ -101,15 +101,34 @@ def finish_and_claim(
     where: str,
     bundle_seconds: float = 0.0,
     early: bool = False,
+    bundle: tuple[int, list[str]] | None = None,
 ) -> tuple[set[int], list[Job], bool]:
     """One statement, one commit: record the previous attempts' successes (`done`: each job_id, lease,
     began, at, result, message) and claim the jobs `job_ids` still queued for this worker, or with
     `job_ids` None the head of its queue, unless that is a job sent in a bundle (under `bundle_seconds`
     of work, never tried; its message claims it with the rest) or a multi-GPU one. `early`: claimed
-    while the job before it runs, its attempt not begun: no event (`begin_early` writes it). (the ids
-    recorded, the claimed rows in the order asked, whether other jobs wait queued for this worker)."""
+    while the job before it runs, its attempt not begun: no event (`begin_early` writes it). `bundle`
+    (at most this many jobs, the kinds a cancel stops by killing the process): with `job_ids` None, the
+    run of short jobs at the queue's head that one message would carry (sending.bundles' rule) is
+    claimed too, its messages finding them taken. (the ids recorded, the claimed rows in the order
+    asked, whether other jobs wait queued for this worker)."""
     recording, recording_args = _recording(done)
-    if job_ids is None:
+    if job_ids is None and bundle is not None:
+        # The head's jobs in release order while each is bundleable (bool_and over the window holds for
+        # a prefix only) and their work stays within bundle_seconds, sending.bundles' rule; else the
+        # head alone, by the rule below.
+        pick = (
+            f"id IN (SELECT id FROM (SELECT id, gpus, attempts, work_estimate, row_number() OVER w AS n, "
+            f"bool_and(%s > 0 AND gpus = 1 AND attempts = 0 AND work_estimate <= %s AND kind = ANY(%s)) OVER w "
+            f"AS ok, sum(work_estimate) OVER w AS total FROM (SELECT id, gpus, attempts, work_estimate, kind, "
+            f"queued_at FROM {JOBS} WHERE queue = %s AND status = %s ORDER BY queued_at, id LIMIT %s "
+            f"FOR UPDATE SKIP LOCKED) AS head WINDOW w AS (ORDER BY queued_at, id)) AS run WHERE (ok AND "
+            f"total <= %s) OR (n = 1 AND gpus = 1 AND NOT (%s > 0 AND work_estimate <= %s AND attempts = 0)))"
+        )
+        most, kinds = bundle
+        pick_args = [bundle_seconds, bundle_seconds, kinds, worker_queue, Status.QUEUED, most]
+        pick_args += [bundle_seconds, bundle_seconds, bundle_seconds]
+    elif job_ids is None:
         # The queue's head in the order its jobs were released (mark_queued spaces their queued_at);
         # SKIP LOCKED: where another process of this worker is claiming it, this one claims none.
         # The last test is sending.bundleable's rule, less its kind check (a short job of a kind that
@@ -138,7 +157,9 @@ def finish_and_claim(
         )
     )
     order = {job_id: i for i, job_id in enumerate(job_ids or ())}
-    claimed = sorted((row for row in rows if row.id is not None), key=lambda row: order.get(row.id, 0))
+    claimed = sorted(
+        (row for row in rows if row.id is not None), key=lambda row: (order.get(row.id, 0), row.queued_at, row.id)
+    )
     return set(rows[0].done_ids or ()), claimed, bool(rows[0].more_queued)
 
 

@@ -10,10 +10,12 @@ The worker keeps each job's own time limits (workers/job_limit.py).
 
 from __future__ import annotations
 
+from functools import cache
+
 from django.conf import settings
 
 from gpu_tasks.base import Stop
-from gpu_tasks.registry import get_kind
+from gpu_tasks.registry import KINDS, get_kind
 from scheduler.dispatch import celery_app
 from scheduler.jobs.models import Job
 
@@ -45,6 +47,12 @@ def bundles(
         else:
             out.append((queue, [job_id]))
     return out
+
+
+@cache
+def killable_kinds() -> list[str]:
+    """The kinds a cancel stops by killing the process: the only ones a bundle carries."""
+    return sorted(kind.name for kind in KINDS.values() if kind.runner.stop is Stop.KILL)
 
 
 def bundleable(job: Job, seconds: float) -> bool:
