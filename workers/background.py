@@ -19,3 +19,12 @@ def submit(fn: Callable[..., Any], *args: Any) -> Future:
     if _executor is None or _executor[0] != os.getpid():
         _executor = os.getpid(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="after-commit")
     return _executor[1].submit(fn, *args)
+
+
+def drain(timeout: float = 30) -> None:
+    """Wait until what was submitted before has run (the process is about to exit)."""
+    if _executor is not None and _executor[0] == os.getpid():
+        try:
+            _executor[1].submit(lambda: None).result(timeout=timeout)
+        except TimeoutError:
+            pass  # a statement stuck past persist's patience: the reaper re-runs its jobs

@@ -17,6 +17,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 
 import redis
+from celery.signals import worker_process_shutdown
 from django.utils import timezone
 
 from scheduler import stages
@@ -53,7 +54,12 @@ def claim(job_ids: list[int], where: str, task: str) -> Claimed:
 def chain(done: list[lifecycle.Done], beat: heartbeat.Heartbeat, where: str, task: str) -> Claimed:
     """Record successes and claim the head of this worker's queue in one statement: a job its worker
     may run without its message, or the short jobs one message would carry (lifecycle.claim_next); as
-    `claim` answers."""
+    `claim` answers. A bundle's successes are recorded on the background thread instead, beside the
+    claim: recording 64 and claiming 64 in one statement was 8-16 ms of GPU idle here, the claim alone half."""
+    if len(done) > 1:
+        settle()
+        background.submit(_record_quietly, Held(done, beat))
+        return _record(None, None, where, task)
     return _record(Held(done, beat), None, where, task)
 
 
@@ -107,12 +113,21 @@ def _record_begun(held: Held, early: Early, where: str) -> None:
     _tell(pipe, _ended(held, recorded, pipe, identity.current()))
 
 
-def _record(held: Held | None, job_ids: list[int] | None, where: str, task: str) -> Claimed:
+def _record_quietly(held: Held) -> None:
+    """`record` on the background thread, where it must not wait for itself (`settle`)."""
+    try:
+        _record(held, [], "", "", settled=True)
+    except Exception:  # the database away past persist's patience: the reaper re-runs the jobs
+        log.exception("could not record finished jobs %s", [d.job.id for d in held.done])
+
+
+def _record(held: Held | None, job_ids: list[int] | None, where: str, task: str, settled: bool = False) -> Claimed:
     """`job_ids` None: the head of this worker's queue. What follows the commit in Redis (the waiters
     told, the GPU time charged, the old leases dropped, the GPU's CUDA error count reset, the releaser
     woken) goes in one pipeline, sent while the next job runs where one was claimed: each round trip
     here would be GPU idle between jobs. Only the new leases are set before it starts."""
-    settle()
+    if not settled:
+        settle()
     me = identity.current()
     if held and not held.done and job_ids == []:  # nothing to write
         held.beat.__exit__(None, None, None)
@@ -160,3 +175,8 @@ def _tell(pipe, then) -> None:
     if then is not None:
         stages.mark("worker.told")
         then(results)
+
+
+@worker_process_shutdown.connect
+def _on_shutdown(**_) -> None:
+    background.drain()  # a bundle's successes recorded beside the next claim are written before it goes

@@ -17,7 +17,7 @@ from scheduler.fleet import health
 from scheduler.jobs import lifecycle
 from scheduler.jobs.models import Job, Status
 from scheduler.jobs.release import nudge
-from workers import early_claim, finishing, heartbeat, identity, job_limit, pool, runners
+from workers import background, early_claim, finishing, heartbeat, identity, job_limit, pool, runners
 from workers.outcome import Outcome
 from workers.persist import persist
 
@@ -92,6 +92,7 @@ def _run_all(r, jobs: list[Job], token: str, beat: heartbeat.Heartbeat) -> tuple
             # with the successes recorded and the jobs not yet run back to waiting.
             early_claim.give_back()
             finishing.record(done, beat, gpu_healthy=False)  # this failure was counted after them
+            background.drain()  # the successes of the bundle before, recorded beside this claim
             for rest in jobs[i + 1 :]:
                 persist(lifecycle.requeue, rest.id, "its worker restarted after a CUDA error poisoned the context")
             nudge()
