@@ -43,10 +43,11 @@ if [ "$bench_timeout" -gt 30 ]; then
     --out "$out/bench.md" > "$logs/bench.log" 2>&1
   echo "exit $? (limit ${bench_timeout} s)" >> "$logs/bench.log"
   timeout 45 python3 -m benchmarks.result_save > "$out/result-save.md" 2>&1
-  # Where a lone job's dispatch spends its time, process by process (scheduler/stages.py).
+  # Where a lone job's dispatch spends its time, process by process (scheduler/stages.py), and py-spy's
+  # view of each process meanwhile (16 cores: the samplers do not crowd the processes they sample).
   trace_timeout=$(( $(left) - 10 )); [ "$trace_timeout" -gt 120 ] && trace_timeout=120
-  timeout "$trace_timeout" python3 -m benchmarks.stage_trace --database pgserver --out "$out/stages.md" --trace "$logs/stages-trace.log" \
-    > "$logs/stages.log" 2>&1
+  timeout "$trace_timeout" python3 -m benchmarks.stage_trace --database pgserver --out "$out/stages.md" \
+    --trace "$logs/stages-trace.log" --profile "$logs/profile" > "$logs/stages.log" 2>&1
 else
   echo "no time left for the benchmarks (${bench_timeout} s)" > "$logs/bench.log"
 fi

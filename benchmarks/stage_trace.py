@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -145,7 +146,7 @@ def profiled(pids: dict[str, int], folder: str):
     """py-spy samples each process in `pids` (name -> pid) while the block runs: `folder`/<name>.txt."""
     spies = [
         subprocess.Popen(
-            ["py-spy", "record", "--pid", str(pid), "--rate", "500", "--format", "raw", "--nonblocking"]
+            [_py_spy(), "record", "--pid", str(pid), "--rate", "500", "--format", "raw", "--nonblocking"]
             + ["--output", os.path.join(folder, f"{name}.txt")],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -163,6 +164,12 @@ def profiled(pids: dict[str, int], folder: str):
 
 
 OURS = ("scheduler", "workers", "gpu_tasks", "benchmarks", "cli")
+
+
+def _py_spy() -> str:
+    """py-spy beside this Python (a venv, the GPU host's bundle), else on the PATH."""
+    beside = os.path.join(os.path.dirname(sys.executable), "py-spy")
+    return beside if os.path.exists(beside) else shutil.which("py-spy") or "py-spy"
 
 
 def hot(raw: str, top: int = 12) -> tuple[int, list[tuple[str, float]], list[tuple[str, float]]]:
