@@ -42,12 +42,12 @@ class Held:
     gpu_healthy: bool = True
 
 
-Claimed = tuple[list[Job], str, bool, heartbeat.Heartbeat | None]
+Claimed = tuple[list[Job], str, heartbeat.Heartbeat | None]
 
 
 def claim(job_ids: list[int], where: str, task: str) -> Claimed:
-    """Claim the jobs `job_ids`: (the jobs claimed, their attempt's lease, whether more wait queued for
-    this worker, the heartbeat that keeps their leases, naming the Celery `task` that runs them)."""
+    """Claim the jobs `job_ids`: (the jobs claimed, their attempt's lease, the heartbeat that keeps their
+    leases, naming the Celery `task` that runs them)."""
     return _record(None, job_ids, where, task)
 
 
@@ -82,7 +82,7 @@ def begin(done: list[lifecycle.Done], beat: heartbeat.Heartbeat, early: Early, w
         return chain(done, beat, where, task)
     early.job.started_at, early.job.lease = began, early.lease
     _begun = background.submit(_record_begun, Held(done, beat), early, where)
-    return [early.job], early.lease, False, early.beat
+    return [early.job], early.lease, early.beat
 
 
 def settle() -> None:
@@ -131,11 +131,11 @@ def _record(held: Held | None, job_ids: list[int] | None, where: str, task: str,
     me = identity.current()
     if held and not held.done and job_ids == []:  # nothing to write
         held.beat.__exit__(None, None, None)
-        return [], "", False, None
+        return [], "", None
     r = redis_client()
     pipe = r.pipeline(transaction=False)
     try:
-        jobs, lease, recorded, more = persist(
+        jobs, lease, recorded, _ = persist(
             lifecycle.claim_next, held.done if held else [], job_ids, me.host, me.queue, where, pipe
         )
     except BaseException:
@@ -147,12 +147,12 @@ def _record(held: Held | None, job_ids: list[int] | None, where: str, task: str,
     then = _ended(held, recorded, pipe, me) if held else None
     if not jobs:
         _tell(pipe, then)
-        return [], lease, more, None
+        return [], lease, None
     # The new leases before the job starts (a cancel finds its task there); the rest while it runs.
     with r.pipeline(transaction=False) as leases:
         beat = heartbeat.Heartbeat(r, [job.id for job in jobs], lease, me.host, task).start_now(leases)
     background.submit(_tell, pipe, then)
-    return jobs, lease, more, beat
+    return jobs, lease, beat
 
 
 def _ended(held: Held, recorded: set[int], pipe, me: identity.WorkerIdentity):

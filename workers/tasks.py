@@ -38,7 +38,7 @@ def run_job(self, job_id: int, also: list[int] | None = None) -> None:
     its jobs taken and is dropped)."""
     stages.mark("worker.started")
     ids = [job_id, *(also or [])]
-    jobs, token, more, beat = finishing.claim(ids, pool.describe(), self.request.id)
+    jobs, token, beat = finishing.claim(ids, pool.describe(), self.request.id)
     stages.mark("worker.claimed")
     if lost := set(ids) - {job.id for job in jobs}:
         persist(_recover_redelivery, lost)
@@ -57,12 +57,12 @@ def run_job(self, job_id: int, also: list[int] | None = None) -> None:
             nudge()
             raise JobFailed(f"job {failed[0]}" + (f" (and {len(failed) - 1} more of its bundle)" if failed[1:] else ""))
         if (early := early_claim.take()) is not None:
-            jobs, token, more, beat = finishing.begin(done, beat, early, pool.describe(), self.request.id)
+            jobs, token, beat = finishing.begin(done, beat, early, pool.describe(), self.request.id)
             continue
         # Short jobs at the queue's head are claimed as a bundle's message would carry them, with these
         # successes, without waiting for that message (it finds them taken): the wait was the GPU's
         # longest idle between jobs (docs/BENCHMARKS.md).
-        jobs, token, more, beat = finishing.chain(done, beat, pool.describe(), self.request.id)
+        jobs, token, beat = finishing.chain(done, beat, pool.describe(), self.request.id)
 
 
 @task_received.connect

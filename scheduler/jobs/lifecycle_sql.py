@@ -70,6 +70,11 @@ def mark_queued(ids: list[int], queue: str, gpu_uuid: str, reasons: dict[int, st
     return [i for i in ids if i in moved]
 
 
+# A job its worker may take from its queue's head alone, without its message (its two parameters are
+# bundle_seconds): sending.bundleable's rule, negated and less its kind check (a short job of a kind
+# that stops cooperatively goes alone, and its message claims it). Change the two together.
+ALONE = "gpus = 1 AND NOT (%s > 0 AND work_estimate <= %s AND attempts = 0)"
+
 # An attempt's start in its timeline, from the row that started it (its `where` a parameter), as
 # lifecycle.claim writes it on SQLite.
 STARTED = "'attempt ' || attempts || ' started: ' || kind || ' on ' || %s"
@@ -105,37 +110,34 @@ def finish_and_claim(
 ) -> tuple[set[int], list[Job], bool]:
     """One statement, one commit: record the previous attempts' successes (`done`: each job_id, lease,
     began, at, result, message) and claim the jobs `job_ids` still queued for this worker, or with
-    `job_ids` None the head of its queue, unless that is a job sent in a bundle (under `bundle_seconds`
-    of work, never tried; its message claims it with the rest) or a multi-GPU one. `early`: claimed
-    while the job before it runs, its attempt not begun: no event (`begin_early` writes it). `bundle`
-    (at most this many jobs, the kinds a cancel stops by killing the process): with `job_ids` None, the
-    run of short jobs at the queue's head that one message would carry (sending.bundles' rule) is
-    claimed too, its messages finding them taken. (the ids recorded, the claimed rows in the order
-    asked, whether other jobs wait queued for this worker)."""
+    `job_ids` None the head of its queue where it may run alone (ALONE: not a multi-GPU job, nor one its
+    message would bundle). With `bundle` too (at most this many jobs, the kinds a cancel stops by killing
+    the process), a head that is a short job is claimed with the run of them that one message would
+    carry (sending.bundles' rule), their messages finding them taken. `early`: claimed while the job
+    before it runs, its attempt not begun: no event (`begin_early` writes it). (the ids recorded, the
+    claimed rows in the order asked, whether other jobs wait queued for this worker)."""
     recording, recording_args = _recording(done)
     if job_ids is None and bundle is not None:
         # The head's jobs in release order while each is bundleable (bool_and over the window holds for
         # a prefix only) and their work stays within bundle_seconds, sending.bundles' rule; else the
-        # head alone, by the rule below.
+        # head alone, where ALONE allows it.
         pick = (
             f"id IN (SELECT id FROM (SELECT id, gpus, attempts, work_estimate, row_number() OVER w AS n, "
             f"bool_and(%s > 0 AND gpus = 1 AND attempts = 0 AND work_estimate <= %s AND kind = ANY(%s)) OVER w "
             f"AS ok, sum(work_estimate) OVER w AS total FROM (SELECT id, gpus, attempts, work_estimate, kind, "
             f"queued_at FROM {JOBS} WHERE queue = %s AND status = %s ORDER BY queued_at, id LIMIT %s "
             f"FOR UPDATE SKIP LOCKED) AS head WINDOW w AS (ORDER BY queued_at, id)) AS run WHERE (ok AND "
-            f"total <= %s) OR (n = 1 AND gpus = 1 AND NOT (%s > 0 AND work_estimate <= %s AND attempts = 0)))"
+            f"total <= %s) OR (n = 1 AND {ALONE}))"
         )
         most, kinds = bundle
-        pick_args = [bundle_seconds, bundle_seconds, kinds, worker_queue, Status.QUEUED, most]
-        pick_args += [bundle_seconds, bundle_seconds, bundle_seconds]
+        pick_args = [bundle_seconds, bundle_seconds, kinds, worker_queue, Status.QUEUED, most, bundle_seconds]
+        pick_args += [bundle_seconds, bundle_seconds]
     elif job_ids is None:
         # The queue's head in the order its jobs were released (mark_queued spaces their queued_at);
         # SKIP LOCKED: where another process of this worker is claiming it, this one claims none.
-        # The last test is sending.bundleable's rule, less its kind check (a short job of a kind that
-        # stops cooperatively goes alone, and its message claims it): change the two together.
         pick = (
             f"id = (SELECT id FROM {JOBS} WHERE queue = %s AND status = %s ORDER BY queued_at, id LIMIT 1 "
-            f"FOR UPDATE SKIP LOCKED) AND gpus = 1 AND NOT (%s > 0 AND work_estimate <= %s AND attempts = 0)"
+            f"FOR UPDATE SKIP LOCKED) AND {ALONE}"
         )
         pick_args = [worker_queue, Status.QUEUED, bundle_seconds, bundle_seconds]
     else:

@@ -218,7 +218,6 @@ def _store(user, prepared: list[Prepared], array: JobArray | None, allowed: Allo
     rows = [_row(user, p, array) for p in prepared]
     # A lone job for an idle GPU is stored queued there by the same statement (idle_release.py); otherwise
     # the releaser loop, woken after the commit, decides: the POST waits for no release round.
-
     idle = idle_gpu(rows[0], allowed.quota, facts.seen) if len(rows) == 1 else None
     most = _most_pending(allowed.quota)
     stored = lifecycle.submitted(rows, most, idle, idle_release.LOCK_ID)
